@@ -1,0 +1,163 @@
+// medfs data-plane transport: one libfabric FI_EP_RDM endpoint with
+// request/reply messaging and RMA, as DESIGN.md ("Two planes") describes.
+//
+// The same code runs on `tcp;ofi_rxm` (default), `shm` and `efa`: the
+// endpoint asks fi_getinfo for FI_MSG | FI_RMA (+ FI_HMEM when asked) and
+// adapts to the MR modes the provider requires (FI_MR_LOCAL,
+// FI_MR_VIRT_ADDR, FI_MR_PROV_KEY, FI_MR_ALLOCATED, FI_MR_HMEM). It relies
+// on no tagged matching and no message ordering, uses FI_CONTEXT2
+// contexts and manual progress driven by one progress thread per endpoint.
+//
+// Calls: a caller sends a request with Call(); it completes either by a
+// reply message, or — for reads — by the server writing the data straight
+// into the caller's registered buffer with RMA and the call's 32-bit id as
+// remote completion data (ReplyWithWrite). So a successful read costs one
+// request message and one RMA write.
+//
+// Thread safety: every method may be called from any thread. Handlers run
+// on the progress thread and must not block: hand work to a pool.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace medfs::fabric {
+
+struct EndpointOptions {
+  // libfabric provider name, e.g. "tcp;ofi_rxm", "shm", "efa".
+  std::string provider = "tcp;ofi_rxm";
+  // Address to bind; for tcp an IPv4 address. Empty: provider default.
+  std::string node = "127.0.0.1";
+  // Port (tcp) to bind; "0" or empty: any free port.
+  std::string service = "0";
+  // Request FI_HMEM (device memory registration). Fails Open() with
+  // kUnimplemented when the provider does not offer it.
+  bool want_hmem = false;
+  // Largest request or reply message, header included (bytes).
+  size_t max_message_bytes = 16 * 1024;
+  // Receive buffers kept posted (bounds unhandled incoming messages).
+  size_t posted_receives = 256;
+  // Calls in flight from this endpoint before Call() blocks (backpressure).
+  size_t max_outstanding_calls = 1024;
+};
+
+// A peer's registered buffer, carried inside requests (16+8 bytes on wire).
+struct RemoteBuffer {
+  uint64_t address = 0;
+  uint64_t key = 0;
+  uint64_t length = 0;
+};
+
+// A registered memory region. Obtained from Endpoint::Register; owned by the
+// endpoint's registration cache and valid until the endpoint is destroyed or
+// Deregister() is called.
+class MemoryRegion {
+ public:
+  virtual ~MemoryRegion() = default;
+  virtual void* data() const = 0;
+  virtual size_t size() const = 0;
+  // Local descriptor to pass to RMA calls (fi_mr_desc).
+  virtual void* descriptor() const = 0;
+  // What a peer needs to RMA into/out of [offset, offset+length) of this
+  // region: address in the provider's addressing mode plus the key.
+  virtual RemoteBuffer Remote(size_t offset, size_t length) const = 0;
+};
+
+// Opaque handle to a peer inserted in the address vector.
+using PeerId = uint64_t;
+
+// An incoming request, delivered to the request handler.
+class IncomingRequest {
+ public:
+  virtual ~IncomingRequest() = default;
+  // The request payload (valid until a Reply* call or destruction).
+  virtual absl::string_view payload() const = 0;
+  // Sends `reply` as the reply message. Exactly one Reply* per request.
+  virtual absl::Status Reply(absl::string_view reply) = 0;
+  // Writes [data, data+length) from `local` (registered) into `remote` with
+  // the request id as remote completion data; completes the caller's Call
+  // with an empty reply. Blocks until the local completion.
+  virtual absl::Status ReplyWithWrite(const MemoryRegion& local,
+                                      const void* data, size_t length,
+                                      const RemoteBuffer& remote) = 0;
+  // Reads `length` bytes from the caller's `remote` buffer into `data`
+  // inside `local` (registered). Blocks until complete. Used by writes: the
+  // server pulls the bytes. May be called before the reply.
+  virtual absl::Status PullFromCaller(const MemoryRegion& local, void* data,
+                                      size_t length,
+                                      const RemoteBuffer& remote) = 0;
+  // The caller, for logs and for the server's own calls back.
+  virtual PeerId peer() const = 0;
+};
+
+using RequestHandler = std::function<void(std::unique_ptr<IncomingRequest>)>;
+
+class Endpoint {
+ public:
+  // Opens fabric, domain, address vector, completion queue and endpoint,
+  // posts receives and starts the progress thread. Errors name the provider
+  // and what was missing, e.g. "fi_getinfo(provider=efa): No data available".
+  static absl::StatusOr<std::unique_ptr<Endpoint>> Open(
+      const EndpointOptions& options);
+  virtual ~Endpoint() = default;
+
+  // Raw fi_getname() bytes: what a peer passes to Connect().
+  virtual std::string address() const = 0;
+  // Human-readable address, e.g. "fi_sockaddr_in://127.0.0.1:41234".
+  virtual std::string DescribeAddress() const = 0;
+  // Name of the provider actually in use, e.g. "tcp;ofi_rxm".
+  virtual std::string provider() const = 0;
+  virtual bool supports_hmem() const = 0;
+
+  // Inserts `raw_address` into the address vector (cached: the same
+  // address always returns the same PeerId).
+  virtual absl::StatusOr<PeerId> Connect(absl::string_view raw_address) = 0;
+
+  // Registers [data, data+length) for local use and remote read+write.
+  // Cached: registering a range inside an existing registration returns it.
+  // Never call per request on a hot path: register pools once.
+  virtual absl::StatusOr<const MemoryRegion*> Register(void* data,
+                                                       size_t length) = 0;
+  virtual void Deregister(const MemoryRegion* region) = 0;
+
+  // Installs the handler of incoming requests. Call before the first peer
+  // sends; replaces any previous handler.
+  virtual void SetRequestHandler(RequestHandler handler) = 0;
+
+  // Sends `request` to `peer` and calls `done` (on the progress thread)
+  // with the reply payload, with an empty payload when the server answered
+  // with ReplyWithWrite, or with an error: kUnavailable for a transport
+  // failure or when `timeout` passes without a reply. After a timeout the
+  // caller must not reuse any buffer it exposed in the request (a late RMA
+  // could still land in it). Blocks when max_outstanding_calls are in flight.
+  using ReplyCallback = std::function<void(absl::StatusOr<std::string>)>;
+  virtual void Call(PeerId peer, absl::string_view request,
+                    absl::Duration timeout, ReplyCallback done) = 0;
+
+  // Blocking form of Call.
+  absl::StatusOr<std::string> CallAndWait(PeerId peer,
+                                          absl::string_view request,
+                                          absl::Duration timeout);
+
+  // Writes `length` bytes from `data` (inside registered `local`) into a
+  // peer's `remote` buffer without completion data; blocks until complete.
+  // Used by chunkserver-to-chunkserver forwarding and benchmarks.
+  virtual absl::Status Write(PeerId peer, const MemoryRegion& local,
+                             const void* data, size_t length,
+                             const RemoteBuffer& remote) = 0;
+  // Reads `length` bytes of a peer's `remote` buffer into `data` (inside
+  // registered `local`); blocks until complete.
+  virtual absl::Status Read(PeerId peer, const MemoryRegion& local,
+                            void* data, size_t length,
+                            const RemoteBuffer& remote) = 0;
+};
+
+}  // namespace medfs::fabric
