@@ -1,0 +1,78 @@
+// The seam between the chunk store and the operating system: every disk
+// call the chunkserver makes goes through a ChunkFileSystem, so tests can
+// run against a wrapper that injects faults (ENOSPC, EIO) or counts open
+// files, without a real full or failing disk.
+//
+// Errors are absl::Status built with ErrnoToStatus ("what: strerror"), so
+// ENOSPC/EDQUOT arrive as kResourceExhausted and EIO as kDataLoss; the
+// message names the path.
+//
+// Thread safety: a ChunkFileSystem may be used from any thread. A
+// ChunkFile may be used from several threads for positional reads; writes
+// to one file come from one thread at a time (the chunk store guarantees it).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace medfs::chunkserver {
+
+// An open file.
+class ChunkFile {
+ public:
+  virtual ~ChunkFile() = default;  // closes the file
+  // Reads exactly `length` bytes at `offset`. A short read (end of file) is
+  // kDataLoss "<path>: short read".
+  virtual absl::Status ReadAt(uint64_t offset, void* data, size_t length) = 0;
+  // Writes exactly `length` bytes at `offset`.
+  virtual absl::Status WriteAt(uint64_t offset, const void* data,
+                               size_t length) = 0;
+  // fdatasync: the data written so far is durable.
+  virtual absl::Status Sync() = 0;
+  // Current size in bytes.
+  virtual absl::StatusOr<uint64_t> Size() = 0;
+  virtual const std::string& path() const = 0;
+};
+
+struct DiskSpace {
+  uint64_t capacity_bytes = 0;
+  uint64_t free_bytes = 0;  // available to this (unprivileged) process
+};
+
+class ChunkFileSystem {
+ public:
+  virtual ~ChunkFileSystem() = default;
+
+  // Opens an existing file read-only. kNotFound when absent.
+  virtual absl::StatusOr<std::unique_ptr<ChunkFile>> OpenForRead(
+      const std::string& path) = 0;
+  // Creates a new file for reading and writing; kAlreadyExists if present.
+  virtual absl::StatusOr<std::unique_ptr<ChunkFile>> Create(
+      const std::string& path) = 0;
+  // Atomically renames `from` to `to`, replacing `to`.
+  virtual absl::Status Rename(const std::string& from,
+                              const std::string& to) = 0;
+  // Removes a file; kNotFound when absent.
+  virtual absl::Status Remove(const std::string& path) = 0;
+  // Creates a directory; OK when it exists already.
+  virtual absl::Status CreateDir(const std::string& path) = 0;
+  // fsyncs a directory, making renames and creations in it durable.
+  virtual absl::Status SyncDir(const std::string& path) = 0;
+  // Names of the entries of a directory (no "." or ".."). kNotFound when
+  // the directory is absent.
+  virtual absl::StatusOr<std::vector<std::string>> ListDir(
+      const std::string& path) = 0;
+  // statvfs of the file system holding `path`.
+  virtual absl::StatusOr<DiskSpace> Space(const std::string& path) = 0;
+};
+
+// The real file system (POSIX calls). Process-wide, never destroyed.
+ChunkFileSystem* PosixFileSystem();
+
+}  // namespace medfs::chunkserver

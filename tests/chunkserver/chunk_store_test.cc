@@ -1,0 +1,383 @@
+#include "chunkserver/chunk_store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/crc32c.h"
+#include "common/status.h"
+#include "gtest/gtest.h"
+#include "tests/chunkserver/fault_file_system.h"
+
+namespace medfs::chunkserver {
+namespace {
+
+constexpr uint64_t kBlock = kChunkBlockBytes;
+
+std::string Pattern(size_t n, uint64_t seed) {
+  std::string s(n, '\0');
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (size_t i = 0; i < n; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    s[i] = static_cast<char>(x);
+  }
+  return s;
+}
+
+// Flips one bit of the file at `path`, `offset` bytes in.
+void FlipBit(const std::string& path, uint64_t offset) {
+  int fd = ::open(path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0) << path;
+  char c = 0;
+  ASSERT_EQ(::pread(fd, &c, 1, offset), 1);
+  c ^= 0x10;
+  ASSERT_EQ(::pwrite(fd, &c, 1, offset), 1);
+  ::close(fd);
+}
+
+class ChunkStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string base = std::filesystem::temp_directory_path() /
+                       "medfs-chunk-store-XXXXXX";
+    ASSERT_NE(::mkdtemp(base.data()), nullptr);
+    root_ = base;
+    options_.data_dirs = {root_ + "/a"};
+    options_.max_chunk_bytes = 16ull << 20;
+    options_.file_system = &fs_;
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(root_);
+  }
+
+  void Open() {
+    store_.reset();
+    auto store = ChunkStore::Open(options_);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+  }
+
+  // Writes `data` as chunk `id` in pieces of `piece` bytes and seals it.
+  absl::Status WriteChunk(uint64_t id, const std::string& data,
+                          size_t piece = 4 << 20) {
+    RETURN_IF_ERROR(store_->Create(id));
+    for (size_t at = 0; at < data.size(); at += piece) {
+      size_t n = std::min(piece, data.size() - at);
+      RETURN_IF_ERROR(store_->Append(id, at, data.data() + at, n).status());
+    }
+    return store_->Seal(id, data.size()).status();
+  }
+
+  absl::StatusOr<std::string> ReadRange(uint64_t id, uint64_t offset,
+                                        uint64_t length) {
+    std::vector<char> buffer(ChunkStore::CoveringBytes(offset, length) + 1);
+    ASSIGN_OR_RETURN(const char* p, store_->Read(id, offset, length,
+                                                 buffer.data(), buffer.size()));
+    return std::string(p, length);
+  }
+
+  std::string ChunkFile(const std::string& dir, uint64_t id) {
+    return absl::StrFormat("%s/chunks/%02x/%016x", dir, id % 256, id);
+  }
+
+  std::string root_;
+  testing::FaultFileSystem fs_;
+  ChunkStoreOptions options_;
+  std::unique_ptr<ChunkStore> store_;
+};
+
+TEST_F(ChunkStoreTest, WriteSealReadRoundTrip) {
+  Open();
+  struct Case {
+    size_t length;
+    size_t piece;
+  };
+  const Case cases[] = {{0, kBlock},          {1, kBlock},
+                        {kBlock, kBlock},     {kBlock + 1, kBlock},
+                        {3 * kBlock + 17, kBlock}, {(9 << 20) + 5, 4 << 20},
+                        {5 * kBlock, 2 * kBlock}};
+  uint64_t id = 100;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(absl::StrCat("length ", c.length, " piece ", c.piece));
+    std::string data = Pattern(c.length, id);
+    ASSERT_TRUE(WriteChunk(id, data, c.piece).ok());
+    ChunkState state = store_->Stat(id);
+    EXPECT_TRUE(state.exists);
+    EXPECT_TRUE(state.sealed);
+    EXPECT_EQ(state.length, c.length);
+    EXPECT_EQ(state.crc32c, Crc32c(data.data(), data.size()));
+    auto back = ReadRange(id, 0, c.length);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_TRUE(*back == data);
+    ++id;
+  }
+  // The index survives a restart.
+  Open();
+  EXPECT_EQ(store_->ListChunks().size(), std::size(cases));
+  auto back = ReadRange(104, 0, 3 * kBlock + 17);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(*back == Pattern(3 * kBlock + 17, 104));
+}
+
+TEST_F(ChunkStoreTest, RangesCrossingBlockBoundaries) {
+  Open();
+  const std::string data = Pattern(5 * kBlock + 1000, 7);
+  ASSERT_TRUE(WriteChunk(7, data, 2 * kBlock).ok());
+  struct Case {
+    uint64_t offset;
+    uint64_t length;
+  };
+  const Case cases[] = {{0, 1},
+                        {kBlock - 1, 2},
+                        {kBlock - 1, kBlock + 2},
+                        {kBlock, kBlock},
+                        {3, 4 * kBlock},
+                        {5 * kBlock, 1000},
+                        {5 * kBlock + 999, 1},
+                        {4 * kBlock + 5, kBlock + 995},
+                        {0, data.size()},
+                        {data.size(), 0}};
+  for (const Case& c : cases) {
+    auto back = ReadRange(7, c.offset, c.length);
+    ASSERT_TRUE(back.ok()) << c.offset << "+" << c.length << ": "
+                           << back.status();
+    EXPECT_TRUE(*back == data.substr(c.offset, c.length))
+        << c.offset << "+" << c.length;
+  }
+}
+
+TEST_F(ChunkStoreTest, ErrorsHaveTheRightCodes) {
+  Open();
+  ASSERT_TRUE(WriteChunk(1, Pattern(1000, 1)).ok());
+  ASSERT_TRUE(store_->Create(2).ok());
+  std::vector<char> buffer(4 * kBlock);
+  const std::string block = Pattern(kBlock, 2);
+  struct Case {
+    const char* name;
+    absl::Status status;
+    absl::StatusCode code;
+  };
+  const Case cases[] = {
+      {"read past end", store_->Read(1, 900, 101, buffer.data(), buffer.size()).status(),
+       absl::StatusCode::kOutOfRange},
+      {"read unknown", store_->Read(9, 0, 1, buffer.data(), buffer.size()).status(),
+       absl::StatusCode::kNotFound},
+      {"read unsealed", store_->Read(2, 0, 1, buffer.data(), buffer.size()).status(),
+       absl::StatusCode::kFailedPrecondition},
+      {"create sealed", store_->Create(1), absl::StatusCode::kAlreadyExists},
+      {"create pending", store_->Create(2), absl::StatusCode::kAlreadyExists},
+      {"append unknown", store_->Append(9, 0, block.data(), kBlock).status(),
+       absl::StatusCode::kNotFound},
+      {"append sealed", store_->Append(1, 0, block.data(), kBlock).status(),
+       absl::StatusCode::kFailedPrecondition},
+      {"out of order", store_->Append(2, kBlock, block.data(), kBlock).status(),
+       absl::StatusCode::kFailedPrecondition},
+      {"seal short", store_->Seal(2, 5).status(),
+       absl::StatusCode::kFailedPrecondition},
+      {"delete unknown", store_->Delete(9), absl::StatusCode::kNotFound},
+      {"abort sealed", store_->Abort(1), absl::StatusCode::kFailedPrecondition},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(c.status.code(), c.code) << c.name << ": " << c.status;
+  }
+  EXPECT_EQ(store_->Read(9, 0, 1, buffer.data(), buffer.size()).status().message(),
+            "chunk 9: not on this server");
+}
+
+TEST_F(ChunkStoreTest, PiecePastMaxChunkBytesIsRejected) {
+  options_.max_chunk_bytes = 2 * kBlock;
+  Open();
+  ASSERT_TRUE(store_->Create(3).ok());
+  const std::string data = Pattern(3 * kBlock, 3);
+  EXPECT_EQ(store_->Append(3, 0, data.data(), data.size()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // The chunk is still writable within the limit.
+  EXPECT_TRUE(store_->Append(3, 0, data.data(), 2 * kBlock).ok());
+}
+
+TEST_F(ChunkStoreTest, FlippedBitIsDataLossNamingTheBlock) {
+  Open();
+  const std::string data = Pattern(4 * kBlock, 5);
+  ASSERT_TRUE(WriteChunk(5, data).ok());
+  FlipBit(ChunkFile(root_ + "/a", 5), kChunkHeaderBytes + 2 * kBlock + 77);
+  auto bad = ReadRange(5, 2 * kBlock + 100, 10);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(bad.status().message(), absl::StrCat("chunk 5 block 2 on ", root_,
+                                                 "/a: checksum mismatch"));
+  EXPECT_EQ(ReadRange(5, kBlock, 2 * kBlock).status().code(),
+            absl::StatusCode::kDataLoss);
+  // Blocks that are intact still read.
+  auto good = ReadRange(5, 0, 2 * kBlock);
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_TRUE(*good == data.substr(0, 2 * kBlock));
+}
+
+TEST_F(ChunkStoreTest, HeaderCorruptionIsDetected) {
+  Open();
+  ASSERT_TRUE(WriteChunk(6, Pattern(kBlock, 6)).ok());
+  ASSERT_TRUE(WriteChunk(8, Pattern(kBlock, 8)).ok());
+  FlipBit(ChunkFile(root_ + "/a", 6), 24);  // the length field
+  // Not yet open: the first read parses the header and refuses it.
+  EXPECT_EQ(ReadRange(6, 0, 10).status().code(), absl::StatusCode::kDataLoss);
+  // After a restart the chunk is left out of the index; others stay.
+  Open();
+  EXPECT_FALSE(store_->Stat(6).exists);
+  EXPECT_TRUE(store_->Stat(8).exists);
+}
+
+TEST_F(ChunkStoreTest, CrashMidWriteLeavesNoVisibleChunk) {
+  Open();
+  const std::string data = Pattern(2 * kBlock, 9);
+  ASSERT_TRUE(store_->Create(9).ok());
+  ASSERT_TRUE(store_->Append(9, 0, data.data(), data.size()).ok());
+  EXPECT_TRUE(std::filesystem::exists(root_ + "/a/tmp/0000000000000009.part"));
+  Open();  // the old store goes away without sealing: a crash
+  EXPECT_FALSE(store_->Stat(9).exists);
+  EXPECT_TRUE(std::filesystem::is_empty(root_ + "/a/tmp"));
+  std::vector<char> buffer(kBlock);
+  EXPECT_EQ(store_->Read(9, 0, 1, buffer.data(), buffer.size()).status().code(),
+            absl::StatusCode::kNotFound);
+  // The id can be written afresh.
+  EXPECT_TRUE(WriteChunk(9, data).ok());
+}
+
+TEST_F(ChunkStoreTest, DiskFullAbandonsOnlyTheChunkBeingWritten) {
+  struct Case {
+    const char* name;
+    int error;
+    bool at_seal;
+  };
+  const Case cases[] = {{"ENOSPC write", ENOSPC, false},
+                        {"EDQUOT write", EDQUOT, false},
+                        {"ENOSPC sync", ENOSPC, true}};
+  Open();
+  const std::string intact = Pattern(3 * kBlock, 1);
+  ASSERT_TRUE(WriteChunk(1, intact).ok());
+  uint64_t id = 20;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string data = Pattern(2 * kBlock, id);
+    ASSERT_TRUE(store_->Create(id).ok());
+    if (c.at_seal) {
+      ASSERT_TRUE(store_->Append(id, 0, data.data(), data.size()).ok());
+      fs_.FailSyncs(".part", c.error);
+    } else {
+      fs_.FailWrites(".part", c.error);
+    }
+    absl::Status status =
+        c.at_seal ? store_->Seal(id, data.size()).status()
+                  : store_->Append(id, 0, data.data(), data.size()).status();
+    fs_.FailWrites("", 0);
+    fs_.FailSyncs("", 0);
+    EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+    EXPECT_NE(status.message().find(root_ + "/a"), std::string::npos)
+        << status;
+    EXPECT_FALSE(store_->Stat(id).exists);
+    EXPECT_TRUE(std::filesystem::is_empty(root_ + "/a/tmp"));
+    ++id;
+  }
+  auto back = ReadRange(1, 0, intact.size());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(*back == intact);
+}
+
+TEST_F(ChunkStoreTest, EioOnWriteAbandonsTheChunk) {
+  Open();
+  ASSERT_TRUE(store_->Create(4).ok());
+  fs_.FailWrites(".part", EIO);
+  const std::string data = Pattern(kBlock, 4);
+  EXPECT_EQ(store_->Append(4, 0, data.data(), data.size()).status().code(),
+            absl::StatusCode::kDataLoss);
+  fs_.FailWrites("", 0);
+  EXPECT_FALSE(store_->Stat(4).exists);
+}
+
+TEST_F(ChunkStoreTest, FdCacheBoundIsRespected) {
+  options_.max_open_chunks = 3;
+  Open();
+  for (uint64_t id = 1; id <= 10; ++id) {
+    ASSERT_TRUE(WriteChunk(id, Pattern(1000, id)).ok());
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (uint64_t id = 1; id <= 10; ++id) {
+      auto back = ReadRange(id, 0, 1000);
+      ASSERT_TRUE(back.ok()) << back.status();
+      EXPECT_TRUE(*back == Pattern(1000, id));
+      EXPECT_LE(store_->open_chunk_count(), 3u);
+      EXPECT_LE(fs_.open_files(), 3);
+    }
+  }
+  EXPECT_EQ(store_->open_chunk_count(), 3u);
+}
+
+TEST_F(ChunkStoreTest, NewChunksGoToTheFolderWithMostFreeSpace) {
+  options_.data_dirs = {root_ + "/a", root_ + "/b"};
+  Open();
+  fs_.SetFreeBytes("/a", options_.max_chunk_bytes);  // b has the real disk
+  ASSERT_TRUE(WriteChunk(30, Pattern(100, 30)).ok());
+  EXPECT_TRUE(std::filesystem::exists(ChunkFile(root_ + "/b", 30)));
+  fs_.SetFreeBytes(root_, options_.max_chunk_bytes - 1);  // both nearly full
+  absl::Status full = store_->Create(31);
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  // A restart finds chunks on every folder.
+  Open();
+  EXPECT_TRUE(store_->Stat(30).sealed);
+}
+
+TEST_F(ChunkStoreTest, DeleteRemovesSealedAndPendingChunks) {
+  Open();
+  ASSERT_TRUE(WriteChunk(40, Pattern(100, 40)).ok());
+  ASSERT_TRUE(ReadRange(40, 0, 100).ok());  // cached open
+  ASSERT_TRUE(store_->Create(41).ok());
+  EXPECT_TRUE(store_->Delete(40).ok());
+  EXPECT_TRUE(store_->Delete(41).ok());
+  EXPECT_FALSE(store_->Stat(40).exists);
+  EXPECT_FALSE(store_->Stat(41).exists);
+  EXPECT_EQ(ReadRange(40, 0, 1).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(ChunkFile(root_ + "/a", 40)));
+  EXPECT_EQ(store_->Delete(40).code(), absl::StatusCode::kNotFound);
+  auto usage = store_->Usage();
+  ASSERT_TRUE(usage.ok());
+  EXPECT_EQ(usage->chunk_count, 0u);
+  EXPECT_GT(usage->capacity_bytes, 0u);
+}
+
+TEST_F(ChunkStoreTest, IdleWritesAreAbandoned) {
+  Open();
+  ASSERT_TRUE(store_->Create(50).ok());
+  EXPECT_EQ(store_->AbortIdleWrites(absl::Hours(1)), 0);
+  EXPECT_EQ(store_->AbortIdleWrites(absl::ZeroDuration()), 1);
+  EXPECT_FALSE(store_->Stat(50).exists);
+}
+
+TEST_F(ChunkStoreTest, HealthCheck) {
+  Open();
+  EXPECT_TRUE(store_->CheckHealth().ok());
+  fs_.FailSyncs("health.probe", EIO);
+  absl::Status status = store_->CheckHealth();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(status.message().find(root_ + "/a"), std::string::npos);
+}
+
+TEST_F(ChunkStoreTest, BadOptionsAreRejected) {
+  options_.data_dirs.clear();
+  EXPECT_EQ(ChunkStore::Open(options_).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  options_.data_dirs = {root_ + "/a"};
+  options_.max_chunk_bytes = kMaxChunkBytes + 1;
+  EXPECT_EQ(ChunkStore::Open(options_).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace medfs::chunkserver
