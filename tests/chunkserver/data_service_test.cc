@@ -1,0 +1,341 @@
+// DataService over real fabric endpoints (tcp;ofi_rxm on loopback): two
+// chunkservers and a client in one process.
+#include "chunkserver/data_service.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/crc32c.h"
+#include "common/dataplane/protocol.h"
+#include "common/fabric/buffer_pool.h"
+#include "common/fabric/endpoint.h"
+#include "gtest/gtest.h"
+#include "tests/chunkserver/fault_file_system.h"
+
+namespace medfs::chunkserver {
+namespace {
+
+using dataplane::Op;
+
+constexpr uint64_t kBlock = dataplane::kBlockBytes;
+constexpr absl::Duration kTimeout = absl::Seconds(20);
+
+std::string Pattern(size_t n, uint64_t seed) {
+  std::string s(n, '\0');
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (size_t i = 0; i < n; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    s[i] = static_cast<char>(x);
+  }
+  return s;
+}
+
+fabric::EndpointOptions LoopbackOptions() {
+  fabric::EndpointOptions options;
+  options.provider = "tcp;ofi_rxm";
+  options.node = "127.0.0.1";
+  options.service = "0";
+  return options;
+}
+
+// One in-process chunkserver: store, endpoint, pool, service.
+struct Server {
+  uint64_t id = 0;
+  std::string dir;
+  testing::FaultFileSystem fs;
+  std::unique_ptr<ChunkStore> store;
+  std::unique_ptr<fabric::Endpoint> endpoint;
+  std::unique_ptr<fabric::BufferPool> pool;
+  std::unique_ptr<DataService> service;
+
+  ~Server() {
+    service.reset();
+    pool.reset();
+    endpoint.reset();
+  }
+};
+
+class DataServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string base = std::filesystem::temp_directory_path() /
+                       "medfs-data-service-XXXXXX";
+    ASSERT_NE(::mkdtemp(base.data()), nullptr);
+    root_ = base;
+    for (uint64_t id : {100, 200}) {
+      auto server = std::make_unique<Server>();
+      server->id = id;
+      server->dir = absl::StrCat(root_, "/server", id);
+      ASSERT_NO_FATAL_FAILURE(StartServer(*server));
+      servers_.push_back(std::move(server));
+    }
+    auto client = fabric::Endpoint::Open(LoopbackOptions());
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_ = *std::move(client);
+    auto pool = fabric::BufferPool::Create(
+        client_.get(), {2, DataService::kBufferBytes});
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    client_pool_ = *std::move(pool);
+    for (auto& server : servers_) {
+      auto peer = client_->Connect(server->endpoint->address());
+      ASSERT_TRUE(peer.ok()) << peer.status();
+      peers_.push_back(*peer);
+    }
+  }
+
+  void TearDown() override {
+    client_pool_.reset();
+    client_.reset();
+    servers_.clear();
+    std::filesystem::remove_all(root_);
+  }
+
+  void StartServer(Server& server) {
+    ChunkStoreOptions store_options;
+    store_options.data_dirs = {server.dir};
+    store_options.file_system = &server.fs;
+    auto store = ChunkStore::Open(store_options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    server.store = *std::move(store);
+    auto endpoint = fabric::Endpoint::Open(LoopbackOptions());
+    ASSERT_TRUE(endpoint.ok()) << endpoint.status();
+    server.endpoint = *std::move(endpoint);
+    auto pool = fabric::BufferPool::Create(server.endpoint.get(),
+                                           {4, DataService::kBufferBytes});
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    server.pool = *std::move(pool);
+    DataServiceOptions options;
+    options.io_threads = 2;
+    options.forward_timeout = kTimeout;
+    auto service = DataService::Start(server.endpoint.get(), server.store.get(),
+                                      server.pool.get(), options);
+    ASSERT_TRUE(service.ok()) << service.status();
+    server.service = *std::move(service);
+    server.service->set_server_id(server.id);
+  }
+
+  // Sends raw bytes to server i; returns the reply payload.
+  absl::StatusOr<std::string> CallRaw(int i, const std::string& request) {
+    return client_->CallAndWait(peers_[i], request, kTimeout);
+  }
+
+  absl::StatusOr<dataplane::Reply> CallFor(int i, Op op,
+                                           const std::string& request) {
+    auto payload = CallRaw(i, request);
+    if (!payload.ok()) return payload.status();
+    return dataplane::DecodeReply(op, *payload);
+  }
+
+  // READs [offset, offset+length) of `chunk` from server i into the client
+  // buffer. Returns the bytes, or the error the server replied.
+  absl::StatusOr<std::string> Read(int i, uint64_t chunk, uint64_t offset,
+                                   uint32_t length) {
+    auto buffer = client_pool_->Acquire(kTimeout);
+    if (!buffer.ok()) return buffer.status();
+    dataplane::ReadRequest read;
+    read.chunk_id = chunk;
+    read.offset = offset;
+    read.length = length;
+    read.destination = buffer->Remote(0, length);
+    auto payload = CallRaw(i, dataplane::EncodeRequest(read));
+    if (!payload.ok()) return payload.status();
+    if (payload->empty()) return std::string(buffer->data(), length);
+    auto reply = dataplane::DecodeReply(Op::kRead, *payload);
+    if (!reply.ok()) return reply.status();
+    if (reply->status().ok()) {
+      return absl::InternalError("READ answered OK without the data");
+    }
+    return reply->status();
+  }
+
+  // WRITEs `data` as chunk `chunk` through server i with the given chain,
+  // in pieces of `piece` bytes. Returns the last reply.
+  absl::StatusOr<dataplane::Reply> Write(
+      int i, uint64_t chunk, const std::string& data,
+      std::vector<dataplane::ChainLink> chain, size_t piece = 4 << 20) {
+    auto buffer = client_pool_->Acquire(kTimeout);
+    if (!buffer.ok()) return buffer.status();
+    dataplane::Reply reply;
+    size_t at = 0;
+    do {
+      const size_t n = std::min(piece, data.size() - at);
+      std::memcpy(buffer->data(), data.data() + at, n);
+      dataplane::WriteRequest write;
+      write.chunk_id = chunk;
+      write.offset = at;
+      write.length = static_cast<uint32_t>(n);
+      write.flags = (at == 0 ? dataplane::kWriteFirst : 0) |
+                    (at + n == data.size() ? dataplane::kWriteSeal : 0);
+      write.total_length = data.size();
+      write.source = buffer->Remote(0, n);
+      write.chain = chain;
+      auto decoded = CallFor(i, Op::kWrite, dataplane::EncodeRequest(write));
+      if (!decoded.ok()) return decoded.status();
+      reply = *decoded;
+      if (!reply.status().ok()) return reply;
+      at += n;
+    } while (at < data.size());
+    return reply;
+  }
+
+  dataplane::ChainLink LinkTo(int i) {
+    return dataplane::ChainLink{servers_[i]->id,
+                                servers_[i]->endpoint->address()};
+  }
+
+  std::string root_;
+  std::vector<std::unique_ptr<Server>> servers_;
+  std::unique_ptr<fabric::Endpoint> client_;
+  std::unique_ptr<fabric::BufferPool> client_pool_;
+  std::vector<fabric::PeerId> peers_;
+};
+
+TEST_F(DataServiceTest, PingCarriesServerId) {
+  auto reply = CallFor(1, Op::kPing, dataplane::EncodeRequest(
+                                         dataplane::PingRequest{}));
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_TRUE(reply->status().ok());
+  EXPECT_EQ(reply->server_id, 200u);
+}
+
+TEST_F(DataServiceTest, ReadsRangesOfAStoredChunk) {
+  ChunkStore& store = *servers_[0]->store;
+  const std::string data = Pattern(6 * kBlock + 123, 1);
+  ASSERT_TRUE(store.Create(1).ok());
+  ASSERT_TRUE(store.Append(1, 0, data.data(), data.size()).ok());
+  ASSERT_TRUE(store.Seal(1, data.size()).ok());
+  struct Case {
+    uint64_t offset;
+    uint32_t length;
+  };
+  const Case cases[] = {{0, 1}, {kBlock - 3, 10}, {5, 5 * kBlock},
+                        {0, static_cast<uint32_t>(data.size())},
+                        {6 * kBlock, 123}};
+  for (const Case& c : cases) {
+    auto back = Read(0, 1, c.offset, c.length);
+    ASSERT_TRUE(back.ok()) << c.offset << "+" << c.length << ": "
+                           << back.status();
+    EXPECT_TRUE(*back == data.substr(c.offset, c.length))
+        << c.offset << "+" << c.length;
+  }
+  EXPECT_EQ(Read(0, 1, data.size() - 1, 2).status().code(),
+            absl::StatusCode::kOutOfRange);
+}
+
+TEST_F(DataServiceTest, UnknownChunkIsNotFound) {
+  auto back = Read(0, 77, 0, 10);
+  EXPECT_EQ(back.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(back.status().message(), "chunk 77: not on this server");
+  dataplane::DeleteRequest del{.chunk_id = 77};
+  auto reply = CallFor(0, Op::kDelete, dataplane::EncodeRequest(del));
+  ASSERT_TRUE(reply.ok());
+  EXPECT_EQ(reply->code, absl::StatusCode::kNotFound);
+}
+
+TEST_F(DataServiceTest, WriteThroughAChainOfTwoServers) {
+  const std::string data = Pattern((9 << 20) + 1000, 2);
+  auto reply = Write(0, 5, data, {LinkTo(1)});
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  ASSERT_TRUE(reply->status().ok()) << reply->status();
+  EXPECT_TRUE(reply->chunk.sealed);
+  EXPECT_EQ(reply->chunk.length, data.size());
+  EXPECT_EQ(reply->chunk.crc32c, Crc32c(data.data(), data.size()));
+  for (int i = 0; i < 2; ++i) {
+    ChunkState state = servers_[i]->store->Stat(5);
+    EXPECT_TRUE(state.sealed) << "server " << i;
+    EXPECT_EQ(state.crc32c, reply->chunk.crc32c) << "server " << i;
+    auto back = Read(i, 5, (4 << 20) - 7, 4 << 20);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_TRUE(*back == data.substr((4 << 20) - 7, 4 << 20));
+  }
+  dataplane::StatRequest stat{.chunk_id = 5};
+  auto stat_reply = CallFor(1, Op::kStat, dataplane::EncodeRequest(stat));
+  ASSERT_TRUE(stat_reply.ok());
+  EXPECT_EQ(stat_reply->chunk, reply->chunk);
+  // DELETE removes it.
+  dataplane::DeleteRequest del{.chunk_id = 5};
+  auto deleted = CallFor(1, Op::kDelete, dataplane::EncodeRequest(del));
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_TRUE(deleted->status().ok()) << deleted->status();
+  EXPECT_FALSE(servers_[1]->store->Stat(5).exists);
+}
+
+TEST_F(DataServiceTest, DownstreamFailureIsUnavailableNamingTheServer) {
+  struct Case {
+    const char* name;
+    uint64_t chunk;
+    bool disk_full_downstream;
+  };
+  const Case cases[] = {{"chunk exists downstream", 6, false},
+                        {"disk full downstream", 7, true}};
+  // Chunk 6 already exists on server 1.
+  ASSERT_TRUE(servers_[1]->store->Create(6).ok());
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    if (c.disk_full_downstream) servers_[1]->fs.FailWrites(".part", ENOSPC);
+    auto reply = Write(0, c.chunk, Pattern(3 * kBlock, c.chunk), {LinkTo(1)});
+    servers_[1]->fs.FailWrites("", 0);
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    EXPECT_EQ(reply->code, absl::StatusCode::kUnavailable) << reply->message;
+    EXPECT_EQ(reply->server_id, 200u);
+    EXPECT_NE(reply->message.find("server 200"), std::string::npos)
+        << reply->message;
+    // The first replica dropped its copy.
+    EXPECT_FALSE(servers_[0]->store->Stat(c.chunk).exists);
+  }
+}
+
+TEST_F(DataServiceTest, LocalDiskFullIsResourceExhausted) {
+  servers_[0]->fs.FailWrites(".part", ENOSPC);
+  auto reply = Write(0, 8, Pattern(kBlock, 8), {});
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->code, absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(reply->message.find(servers_[0]->dir), std::string::npos)
+      << reply->message;
+}
+
+TEST_F(DataServiceTest, MalformedRequestsGetErrorRepliesAndServiceSurvives) {
+  dataplane::WriteRequest write;
+  write.chunk_id = 9;
+  write.length = kBlock;
+  write.source = fabric::RemoteBuffer{1, 2, kBlock};
+  const std::string valid = dataplane::EncodeRequest(write);
+  const std::string cases[] = {
+      std::string("\x01"),                    // truncated header
+      std::string("\x07\x02", 2),             // unknown version
+      std::string("\x01\x09", 2),             // unknown op
+      valid.substr(0, valid.size() - 3),      // truncated WRITE
+      valid + "junk",                         // trailing bytes
+      Pattern(300, 9),                        // garbage
+  };
+  for (const std::string& request : cases) {
+    auto payload = CallRaw(0, request);
+    ASSERT_TRUE(payload.ok()) << payload.status();
+    dataplane::Reply reply;
+    ASSERT_TRUE(reply.DecodeFrom(*payload).ok());
+    EXPECT_EQ(reply.code, absl::StatusCode::kInvalidArgument) << reply.message;
+  }
+  EXPECT_GE(servers_[0]->service->stats().malformed, std::size(cases));
+  auto ping = CallFor(0, Op::kPing, dataplane::EncodeRequest(
+                                        dataplane::PingRequest{}));
+  ASSERT_TRUE(ping.ok());
+  EXPECT_TRUE(ping->status().ok());
+}
+
+TEST_F(DataServiceTest, StoppedServiceAnswersUnavailable) {
+  servers_[0]->service->Stop();
+  auto reply = CallFor(0, Op::kStat, dataplane::EncodeRequest(
+                                         dataplane::StatRequest{.chunk_id = 1}));
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->code, absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace medfs::chunkserver
