@@ -55,6 +55,19 @@ struct ClientOptions {
   size_t max_parallel_pieces = 8;
   // Replication factor of new files; 0: the cluster default.
   uint32_t replication = 0;
+  // How long Connect waits for meta to answer its first call.
+  absl::Duration connect_timeout = absl::Seconds(5);
+  // Writers: chunks written in parallel by one FileWriter, and the largest
+  // chunk a writer fills (bytes; 0: meta's max_chunk_bytes). A writer keeps
+  // each open chunk's pieces in I/O buffers until the chunk is sealed so it
+  // can rewrite the chunk elsewhere when a replica fails: it holds at most
+  // write_stripes * write_chunk_bytes of buffers (64 MiB by default).
+  size_t write_stripes = 4;
+  uint64_t write_chunk_bytes = 16ull << 20;
+  // Chunk locations cached (entries); the cache empties when full.
+  size_t location_cache_entries = 1 << 20;
+  // How long a chunkserver that failed a request is tried last.
+  absl::Duration failed_server_avoid_for = absl::Seconds(10);
 };
 
 // Content of a file as written by a FileWriter, ready to commit.
