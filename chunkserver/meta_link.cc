@@ -59,6 +59,9 @@ absl::StatusOr<uint64_t> MetaLink::RegisterOnce() {
   }
   v1::RegisterServerReply reply;
   grpc::ClientContext context;
+  // Wait for the channel to connect (up to the deadline) rather than fail
+  // fast while gRPC backs off reconnecting.
+  context.set_wait_for_ready(true);
   context.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
   RETURN_IF_ERROR(FromGrpc(stub_->RegisterServer(&context, request, &reply),
                            absl::StrCat("registering with meta at ",
