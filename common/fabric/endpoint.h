@@ -47,6 +47,26 @@ struct EndpointOptions {
   size_t posted_receives = 256;
   // Calls in flight from this endpoint before Call() blocks (backpressure).
   size_t max_outstanding_calls = 1024;
+  // Registered send buffers of max_message_bytes each; further sends queue
+  // (copied) until one is free, so Reply() never blocks.
+  size_t send_buffers = 128;
+  // Longest a blocking RMA (Write, Read, ReplyWithWrite, PullFromCaller)
+  // waits for its completion before failing with kUnavailable.
+  absl::Duration rma_timeout = absl::Seconds(30);
+};
+
+// Counters of one endpoint, for tests, metrics and logs.
+struct EndpointStats {
+  // Received messages dropped: bad magic/version/kind/length, truncated.
+  uint64_t malformed_messages = 0;
+  // Replies or reply-writes whose call was unknown (timed out, or never).
+  uint64_t unmatched_replies = 0;
+  // Requests dropped because no handler was installed.
+  uint64_t unhandled_requests = 0;
+  // Calls failed by their timeout.
+  uint64_t calls_timed_out = 0;
+  // Posts that returned -FI_EAGAIN and were retried.
+  uint64_t posts_retried = 0;
 };
 
 // A peer's registered buffer, carried inside requests (16+8 bytes on wire).
@@ -116,6 +136,10 @@ class Endpoint {
   // Name of the provider actually in use, e.g. "tcp;ofi_rxm".
   virtual std::string provider() const = 0;
   virtual bool supports_hmem() const = 0;
+  // What fi_getinfo returned that shapes our behaviour, one line, e.g.
+  // "provider=tcp;ofi_rxm mr_mode=[FI_MR_LOCAL] cq_data_size=8 ...".
+  virtual std::string DescribeProvider() const { return provider(); }
+  virtual EndpointStats stats() const { return {}; }
 
   // Inserts `raw_address` into the address vector (cached: the same
   // address always returns the same PeerId).
