@@ -127,8 +127,12 @@ void DataService::Stop() {
       +[](int* n) { return *n == 0; }, &writes_in_flight_));
 }
 
-DataServiceStats DataService::stats() const {
+DataServiceStats DataService::stats() {
   DataServiceStats s;
+  {
+    absl::MutexLock lock(&mu_);
+    s.queued = queue_.size();
+  }
   s.reads = counters_.reads.load();
   s.writes = counters_.writes.load();
   s.read_bytes = counters_.read_bytes.load();

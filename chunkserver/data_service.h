@@ -64,6 +64,7 @@ struct DataServiceStats {
   uint64_t busy_replies = 0;   // requests refused with "busy"
   uint64_t malformed = 0;      // requests that did not decode
   uint64_t errors = 0;         // error replies of any other kind
+  uint64_t queued = 0;         // requests waiting for a worker now
 };
 
 class DataService {
@@ -94,7 +95,7 @@ class DataService {
   void set_server_id(uint64_t id) { server_id_.store(id); }
   uint64_t server_id() const { return server_id_.load(); }
 
-  DataServiceStats stats() const;
+  DataServiceStats stats();
 
  private:
   struct Work {

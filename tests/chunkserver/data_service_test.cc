@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/crc32c.h"
 #include "common/dataplane/protocol.h"
 #include "common/fabric/buffer_pool.h"
@@ -111,9 +112,7 @@ class DataServiceTest : public ::testing::Test {
                                            {4, DataService::kBufferBytes});
     ASSERT_TRUE(pool.ok()) << pool.status();
     server.pool = *std::move(pool);
-    DataServiceOptions options;
-    options.io_threads = 2;
-    options.forward_timeout = kTimeout;
+    DataServiceOptions options = service_options_;
     auto service = DataService::Start(server.endpoint.get(), server.store.get(),
                                       server.pool.get(), options);
     ASSERT_TRUE(service.ok()) << service.status();
@@ -190,6 +189,8 @@ class DataServiceTest : public ::testing::Test {
                                 servers_[i]->endpoint->address()};
   }
 
+  DataServiceOptions service_options_{.io_threads = 2,
+                                      .forward_timeout = kTimeout};
   std::string root_;
   std::vector<std::unique_ptr<Server>> servers_;
   std::unique_ptr<fabric::Endpoint> client_;
@@ -327,6 +328,54 @@ TEST_F(DataServiceTest, MalformedRequestsGetErrorRepliesAndServiceSurvives) {
                                         dataplane::PingRequest{}));
   ASSERT_TRUE(ping.ok());
   EXPECT_TRUE(ping->status().ok());
+}
+
+TEST_F(DataServiceTest, FullQueueAnswersBusyAtOnce) {
+  // One worker, one queue slot: a blocked write, a queued STAT, then busy.
+  Server& server = *servers_[0];
+  server.service.reset();
+  auto service = DataService::Start(
+      server.endpoint.get(), server.store.get(), server.pool.get(),
+      {.io_threads = 1, .queue_depth = 1, .forward_timeout = kTimeout});
+  ASSERT_TRUE(service.ok()) << service.status();
+  server.service = *std::move(service);
+  auto buffer = client_pool_->Acquire(kTimeout);
+  ASSERT_TRUE(buffer.ok());
+  dataplane::WriteRequest write;
+  write.chunk_id = 11;
+  write.length = kBlock;
+  write.flags = dataplane::kWriteFirst;
+  write.source = buffer->Remote(0, kBlock);
+  server.fs.BlockWrites(true);
+  absl::Notification write_done, stat_done;
+  absl::StatusOr<std::string> write_reply, stat_reply;
+  client_->Call(peers_[0], dataplane::EncodeRequest(write), kTimeout,
+                [&](absl::StatusOr<std::string> r) {
+                  write_reply = std::move(r);
+                  write_done.Notify();
+                });
+  server.fs.AwaitBlockedWriters(1);
+  const std::string stat =
+      dataplane::EncodeRequest(dataplane::StatRequest{.chunk_id = 11});
+  client_->Call(peers_[0], stat, kTimeout, [&](absl::StatusOr<std::string> r) {
+    stat_reply = std::move(r);
+    stat_done.Notify();
+  });
+  // Await the STAT in the queue; the next request finds it full.
+  while (server.service->stats().queued < 1) absl::SleepFor(absl::Milliseconds(1));
+  auto busy = CallFor(0, Op::kStat, stat);
+  ASSERT_TRUE(busy.ok()) << busy.status();
+  EXPECT_EQ(busy->code, absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(busy->message.find("busy"), std::string::npos) << busy->message;
+  server.fs.BlockWrites(false);
+  write_done.WaitForNotification();
+  stat_done.WaitForNotification();
+  ASSERT_TRUE(write_reply.ok()) << write_reply.status();
+  auto decoded = dataplane::DecodeReply(Op::kWrite, *write_reply);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_TRUE(decoded->status().ok()) << decoded->status();
+  EXPECT_EQ(decoded->chunk.length, kBlock);
+  EXPECT_GE(server.service->stats().busy_replies, 1u);
 }
 
 TEST_F(DataServiceTest, StoppedServiceAnswersUnavailable) {

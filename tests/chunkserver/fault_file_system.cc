@@ -54,8 +54,27 @@ void FaultFileSystem::SetFreeBytes(const std::string& path_part,
   space_set_ = true;
 }
 
+void FaultFileSystem::BlockWrites(bool block) {
+  absl::MutexLock lock(&mu_);
+  block_writes_ = block;
+}
+
+void FaultFileSystem::AwaitBlockedWriters(int n) {
+  absl::MutexLock lock(&mu_);
+  auto enough = [this, n]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return blocked_writers_ >= n;
+  };
+  mu_.Await(absl::Condition(&enough));
+}
+
 absl::Status FaultFileSystem::WriteFault(const std::string& path) {
   absl::MutexLock lock(&mu_);
+  if (block_writes_) {
+    ++blocked_writers_;
+    mu_.Await(absl::Condition(
+        +[](bool* blocked) { return !*blocked; }, &block_writes_));
+    --blocked_writers_;
+  }
   if (write_error_ != 0 && absl::StrContains(path, write_part_)) {
     return ErrnoToStatus(write_error_, absl::StrCat("pwrite ", path));
   }

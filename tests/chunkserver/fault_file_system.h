@@ -24,6 +24,10 @@ class FaultFileSystem : public ChunkFileSystem {
   void FailSyncs(const std::string& path_part, int error);
   // Space() reports `free_bytes` free for paths containing `path_part`.
   void SetFreeBytes(const std::string& path_part, uint64_t free_bytes);
+  // While blocked, writes wait (counted as blocked writers) until unblocked.
+  void BlockWrites(bool block);
+  // Waits until `n` writers are blocked.
+  void AwaitBlockedWriters(int n);
   // Files currently open through this file system.
   int open_files() const { return open_files_.load(); }
   // Most files that were open at once.
@@ -70,6 +74,8 @@ class FaultFileSystem : public ChunkFileSystem {
   std::string space_part_ ABSL_GUARDED_BY(mu_);
   uint64_t space_free_ ABSL_GUARDED_BY(mu_) = 0;
   bool space_set_ ABSL_GUARDED_BY(mu_) = false;
+  bool block_writes_ ABSL_GUARDED_BY(mu_) = false;
+  int blocked_writers_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace medfs::chunkserver::testing
