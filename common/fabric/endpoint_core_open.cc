@@ -128,9 +128,9 @@ absl::Status EndpointCore::OpenCompletionQueue() {
   fid_cq* cq = nullptr;
   int rc = fi_cq_open(domain_.get(), &attr, &cq, nullptr);
   if (rc != 0) {
-    MEDFS_LOG(WARNING) << "provider " << provider_name_
-                       << " has no fd CQ wait object (" << FiErrorText(rc)
-                       << "): polling the completion queue";
+    MEDFS_LOG(INFO) << "provider " << provider_name_
+                    << " has no fd CQ wait object (" << FiErrorText(rc)
+                    << "): polling the completion queue with backoff";
     attr.wait_obj = FI_WAIT_NONE;
     use_sread_ = false;
     rc = fi_cq_open(domain_.get(), &attr, &cq, nullptr);
