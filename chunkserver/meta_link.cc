@@ -78,7 +78,7 @@ absl::StatusOr<uint64_t> MetaLink::RegisterOnce() {
 }
 
 absl::StatusOr<uint64_t> MetaLink::Register() {
-  absl::Duration backoff = absl::Milliseconds(100);
+  absl::Duration backoff = std::min(absl::Milliseconds(100), options_.max_backoff);
   for (int attempt = 1;; ++attempt) {
     absl::StatusOr<uint64_t> id = RegisterOnce();
     if (id.ok()) return id;
