@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Baseline peers for bench/fuse_bench.sh: MooseFS from Debian, 1 master and
+# 3 chunkservers on loopback, mounted with goal 2.
+#
+#   bench/setup-peers.sh install        apt-get install the MooseFS packages
+#   bench/setup-peers.sh start ROOT     start master + 3 chunkservers, mount ROOT/mnt
+#   bench/setup-peers.sh stop ROOT      unmount and stop everything under ROOT
+set -euo pipefail
+
+cmd=${1:-}
+root=${2:-}
+MASTER_PORT=19420   # chunkservers -> master
+CLIENT_PORT=19421   # clients -> master
+
+install_packages() {
+  if command -v mfsmaster >/dev/null && command -v mfschunkserver >/dev/null &&
+     command -v mfsmount >/dev/null; then
+    return 0
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    moosefs-master moosefs-chunkserver moosefs-client >/dev/null
+}
+
+start() {
+  install_packages
+  mkdir -p "$root"/master "$root"/mnt
+  local user=mfs
+  id -u mfs >/dev/null 2>&1 || user=root
+  cat > "$root/master/mfsexports.cfg" <<CFG
+* / rw,alldirs,maproot=0
+CFG
+  cat > "$root/master/mfsmaster.cfg" <<CFG
+WORKING_USER = $user
+WORKING_GROUP = $user
+DATA_PATH = $root/master
+EXPORTS_FILENAME = $root/master/mfsexports.cfg
+MATOML_LISTEN_HOST = 127.0.0.1
+MATOML_LISTEN_PORT = 19419
+MATOCS_LISTEN_HOST = 127.0.0.1
+MATOCS_LISTEN_PORT = $MASTER_PORT
+MATOCL_LISTEN_HOST = 127.0.0.1
+MATOCL_LISTEN_PORT = $CLIENT_PORT
+CFG
+  if [[ ! -f $root/master/metadata.mfs ]]; then
+    local empty
+    empty=$(ls /var/lib/mfs/metadata.mfs.empty /usr/share/doc/moosefs-master/metadata.mfs.empty 2>/dev/null | head -1 || true)
+    if [[ -n $empty ]]; then cp "$empty" "$root/master/metadata.mfs"; fi
+  fi
+  chown -R "$user:" "$root/master"
+  mfsmaster -c "$root/master/mfsmaster.cfg" start
+  for i in 0 1 2; do
+    local cs=$root/cs$i
+    mkdir -p "$cs/data"
+    echo "$cs/data" > "$cs/mfshdd.cfg"
+    cat > "$cs/mfschunkserver.cfg" <<CFG
+WORKING_USER = $user
+WORKING_GROUP = $user
+DATA_PATH = $cs
+HDD_CONF_FILENAME = $cs/mfshdd.cfg
+MASTER_HOST = 127.0.0.1
+MASTER_PORT = $MASTER_PORT
+CSSERV_LISTEN_HOST = 127.0.0.1
+CSSERV_LISTEN_PORT = $((19430 + i))
+CFG
+    chown -R "$user:" "$cs"
+    mfschunkserver -c "$cs/mfschunkserver.cfg" start
+  done
+  mfsmount "$root/mnt" -H 127.0.0.1 -P $CLIENT_PORT -o mfscachemode=AUTO >/dev/null
+  mfssetgoal -r 2 "$root/mnt" >/dev/null 2>&1 || mfssetsclass -r 2 "$root/mnt" >/dev/null 2>&1 || true
+  # Wait until the three chunkservers are connected (writes need two).
+  for _ in $(seq 1 100); do
+    local n
+    n=$(mfscli -H 127.0.0.1 -P $CLIENT_PORT -SCS -s , 2>/dev/null | grep -c '127.0.0.1' || true)
+    [[ $n -ge 3 ]] && break
+    sleep 0.2
+  done
+}
+
+stop() {
+  fusermount3 -u "$root/mnt" 2>/dev/null || umount -l "$root/mnt" 2>/dev/null || true
+  for i in 0 1 2; do
+    [[ -f $root/cs$i/mfschunkserver.cfg ]] && mfschunkserver -c "$root/cs$i/mfschunkserver.cfg" stop >/dev/null 2>&1 || true
+  done
+  [[ -f $root/master/mfsmaster.cfg ]] && mfsmaster -c "$root/master/mfsmaster.cfg" stop >/dev/null 2>&1 || true
+}
+
+case $cmd in
+  install) install_packages ;;
+  start) [[ -n $root ]] || { echo "usage: $0 start ROOT" >&2; exit 2; }; start ;;
+  stop) [[ -n $root ]] || { echo "usage: $0 stop ROOT" >&2; exit 2; }; stop ;;
+  *) echo "usage: $0 install | start ROOT | stop ROOT" >&2; exit 2 ;;
+esac
