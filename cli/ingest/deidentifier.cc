@@ -129,7 +129,9 @@ absl::Status ApplyToString(DcmElement* elem, DeidAction action,
                ? absl::OkStatus()
                : absl::InternalError("cannot set patient pseudonym");
   }
-  if (entry != nullptr && retain && action != DeidAction::kK) {
+  // The birth date is not part of the longitudinal information.
+  if (entry != nullptr && retain && action != DeidAction::kK &&
+      tag != DCM_PatientBirthDate) {
     if (vr == EVR_DA || vr == EVR_DT) {
       std::string shifted = v.empty() ? v : ShiftDates(v, ctx.shift_days, vr == EVR_DT);
       elem->putString(shifted.c_str());

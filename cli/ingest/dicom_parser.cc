@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -19,6 +20,7 @@
 #include "dcmtk/dcmdata/dcmetinf.h"
 #include "dcmtk/dcmdata/dcostrmb.h"
 #include "dcmtk/dcmdata/dcxfer.h"
+#include "dcmtk/oflog/oflog.h"
 
 namespace medfs::ingest {
 namespace {
@@ -29,6 +31,9 @@ std::span<const std::byte> AsBytes(const std::string& s) {
 
 // Reads [data, data+size) into `ff`.
 absl::Status ReadFileFormat(const char* data, size_t size, DcmFileFormat* ff) {
+  // DCMTK logs parse problems to stderr; ingest reports them per file.
+  static std::once_flag quiet;
+  std::call_once(quiet, [] { OFLog::configure(OFLogger::FATAL_LOG_LEVEL); });
   if (!dcmDataDict.isDictionaryLoaded()) {
     return absl::FailedPreconditionError(
         "DCMTK data dictionary is not loaded (set DCMDICTPATH)");

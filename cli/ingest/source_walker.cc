@@ -190,7 +190,8 @@ absl::Status Walker::WalkFile(const std::string& path, const std::string& rel,
                                  archive_error_string(a.get())));
       return absl::OkStatus();
     }
-    return WalkArchive(a.get(), path, StripArchiveExtension(rel), 1);
+    // Members of an archive named on the command line sit at the root.
+    return WalkArchive(a.get(), path, is_root ? "" : StripArchiveExtension(rel), 1);
   }
   if (kind == ContentKind::kOther) {
     Problem(path, "not a DICOM file (no DICM preamble, no data set header)");
@@ -284,7 +285,6 @@ absl::Status Walker::WalkArchive(archive* a, const std::string& origin,
     }
     if (!error.empty()) {
       Problem(member_origin, absl::StrCat("unreadable archive member: ", error));
-      if (archive_errno(a) != 0 && rc == ARCHIVE_FATAL) return absl::OkStatus();
       continue;
     }
     RETURN_IF_ERROR(Dispatch(member_origin, JoinRel(rel, name), std::move(bytes),
