@@ -69,7 +69,9 @@ struct EndpointStats {
   uint64_t posts_retried = 0;
 };
 
-// A peer's registered buffer, carried inside requests (16+8 bytes on wire).
+// A peer's registered buffer, carried inside requests (3 x 8 bytes). The
+// address is already in the provider's addressing mode (a virtual address
+// with FI_MR_VIRT_ADDR, else the offset into the region): use it verbatim.
 struct RemoteBuffer {
   uint64_t address = 0;
   uint64_t key = 0;
@@ -94,23 +96,37 @@ class MemoryRegion {
 // Opaque handle to a peer inserted in the address vector.
 using PeerId = uint64_t;
 
-// An incoming request, delivered to the request handler.
+// An incoming request, delivered to the request handler. One thread at a
+// time; it may be moved to a pool thread and may outlive the Endpoint (its
+// Reply* calls then fail with kCancelled).
+//
+// Destroying a request that was never answered sends the caller an error
+// reply, so its Call fails at once with kUnavailable ("request dropped by
+// the server without a reply") instead of waiting for its timeout.
 class IncomingRequest {
  public:
   virtual ~IncomingRequest() = default;
-  // The request payload (valid until a Reply* call or destruction).
+  // The request payload (valid until destruction).
   virtual absl::string_view payload() const = 0;
-  // Sends `reply` as the reply message. Exactly one Reply* per request.
+  // Sends `reply` as the reply message. Exactly one successful Reply* per
+  // request; never blocks, so it may be called on the progress thread.
+  // Errors: kInvalidArgument when the reply exceeds max_message_bytes;
+  // kFailedPrecondition when already replied; kCancelled after shutdown.
   virtual absl::Status Reply(absl::string_view reply) = 0;
   // Writes [data, data+length) from `local` (registered) into `remote` with
   // the request id as remote completion data; completes the caller's Call
-  // with an empty reply. Blocks until the local completion.
+  // with an empty reply. Blocks until the local completion, so never call
+  // it on the progress thread (kFailedPrecondition). On error the request
+  // is still unanswered: Reply() with an error payload, or drop it.
+  // Errors: kInvalidArgument (outside `local` or `remote`), kUnavailable
+  // (transport failure or rma_timeout), kCancelled (shutdown).
   virtual absl::Status ReplyWithWrite(const MemoryRegion& local,
                                       const void* data, size_t length,
                                       const RemoteBuffer& remote) = 0;
   // Reads `length` bytes from the caller's `remote` buffer into `data`
   // inside `local` (registered). Blocks until complete. Used by writes: the
-  // server pulls the bytes. May be called before the reply.
+  // server pulls the bytes. May be called before the reply (not after).
+  // Same blocking rule and errors as ReplyWithWrite.
   virtual absl::Status PullFromCaller(const MemoryRegion& local, void* data,
                                       size_t length,
                                       const RemoteBuffer& remote) = 0;
@@ -127,6 +143,9 @@ class Endpoint {
   // and what was missing, e.g. "fi_getinfo(provider=efa): No data available".
   static absl::StatusOr<std::unique_ptr<Endpoint>> Open(
       const EndpointOptions& options);
+  // Stops the progress thread and fails pending calls (kCancelled) and
+  // blocked RMA; libfabric objects close in reverse order once no
+  // IncomingRequest is held any more. Regions from Register() die with it.
   virtual ~Endpoint() = default;
 
   // Raw fi_getname() bytes: what a peer passes to Connect().
@@ -142,37 +161,50 @@ class Endpoint {
   virtual EndpointStats stats() const { return {}; }
 
   // Inserts `raw_address` into the address vector (cached: the same
-  // address always returns the same PeerId).
+  // address always returns the same PeerId). Connectionless: succeeds even
+  // when nobody listens there; calls to such a peer fail later.
   virtual absl::StatusOr<PeerId> Connect(absl::string_view raw_address) = 0;
 
   // Registers [data, data+length) for local use and remote read+write.
   // Cached: registering a range inside an existing registration returns it.
-  // Never call per request on a hot path: register pools once.
+  // Never call per request on a hot path: register pools once (see
+  // BufferPool). Errors: kInvalidArgument for an empty range, fi_mr_reg
+  // failures ("registering N bytes at 0x...: <fi_strerror>").
   virtual absl::StatusOr<const MemoryRegion*> Register(void* data,
                                                        size_t length) = 0;
+  // Closes `region` — for every holder, since the cache shares regions.
   virtual void Deregister(const MemoryRegion* region) = 0;
 
   // Installs the handler of incoming requests. Call before the first peer
-  // sends; replaces any previous handler.
+  // sends (until then requests get an error reply); replaces any previous
+  // handler. The handler runs on the progress thread and must not block.
   virtual void SetRequestHandler(RequestHandler handler) = 0;
 
-  // Sends `request` to `peer` and calls `done` (on the progress thread)
-  // with the reply payload, with an empty payload when the server answered
-  // with ReplyWithWrite, or with an error: kUnavailable for a transport
-  // failure or when `timeout` passes without a reply. After a timeout the
-  // caller must not reuse any buffer it exposed in the request (a late RMA
-  // could still land in it). Blocks when max_outstanding_calls are in flight.
+  // Sends `request` to `peer` and calls `done` exactly once, normally on the
+  // progress thread (so `done` must not block), with the reply payload,
+  // with an empty payload when the server answered with ReplyWithWrite, or
+  // with an error: kUnavailable for a transport failure, an error reply, or
+  // when `timeout` passes without a reply ("call N to <peer>: timed out
+  // after 2s"); kInvalidArgument (on the calling thread) when the request
+  // exceeds max_message_bytes; kCancelled when the endpoint shuts down.
+  // After a timeout the caller must not reuse any buffer it exposed in the
+  // request (a late RMA could still land in it); late replies are dropped.
+  // Blocks while max_outstanding_calls are in flight, except on the
+  // progress thread (from a callback or handler), where it never blocks.
   using ReplyCallback = std::function<void(absl::StatusOr<std::string>)>;
   virtual void Call(PeerId peer, absl::string_view request,
                     absl::Duration timeout, ReplyCallback done) = 0;
 
-  // Blocking form of Call.
+  // Blocking form of Call. Never call it on the progress thread.
   absl::StatusOr<std::string> CallAndWait(PeerId peer,
                                           absl::string_view request,
                                           absl::Duration timeout);
 
   // Writes `length` bytes from `data` (inside registered `local`) into a
-  // peer's `remote` buffer without completion data; blocks until complete.
+  // peer's `remote` buffer without completion data; blocks until the bytes
+  // are in the peer's memory (FI_DELIVERY_COMPLETE), so a message sent
+  // afterwards may tell the peer they are there. Not on the progress
+  // thread. Errors as IncomingRequest::ReplyWithWrite.
   // Used by chunkserver-to-chunkserver forwarding and benchmarks.
   virtual absl::Status Write(PeerId peer, const MemoryRegion& local,
                              const void* data, size_t length,

@@ -289,11 +289,23 @@ absl::Status EndpointCore::Rma(RmaKind kind, PeerId peer,
 void EndpointCore::PostRma(RmaOp* op) {
   ssize_t rc = 0;
   switch (op->kind) {
-    case RmaKind::kWrite:
-      rc = fi_write(ep_.get(), op->buffer, op->length, op->descriptor,
-                    op->peer, op->remote.address, op->remote.key,
-                    &op->context);
+    case RmaKind::kWrite: {
+      // Write() promises the bytes are in the peer's memory when it
+      // returns (the peer learns of them by a message, which is not ordered
+      // after the RMA): ask for delivery, not just transmit, completion.
+      iovec iov{op->buffer, op->length};
+      fi_rma_iov rma{op->remote.address, op->length, op->remote.key};
+      fi_msg_rma msg{};
+      msg.msg_iov = &iov;
+      msg.desc = &op->descriptor;
+      msg.iov_count = 1;
+      msg.addr = op->peer;
+      msg.rma_iov = &rma;
+      msg.rma_iov_count = 1;
+      msg.context = &op->context;
+      rc = fi_writemsg(ep_.get(), &msg, FI_DELIVERY_COMPLETE);
       break;
+    }
     case RmaKind::kWriteData:
       rc = fi_writedata(ep_.get(), op->buffer, op->length, op->descriptor,
                         op->data, op->peer, op->remote.address,
