@@ -177,7 +177,8 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   std::string provider_name_;
   std::string provider_facts_;
   bool hmem_ = false;
-  bool use_sread_ = true;
+  // Cleared (once, by Open or the progress thread) when sread is unusable.
+  std::atomic<bool> use_sread_{true};
   size_t max_rma_bytes_ = 0;
   std::string address_;
   // Declared in opening order; closed in reverse (see ~EndpointCore).

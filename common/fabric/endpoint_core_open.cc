@@ -224,7 +224,7 @@ void EndpointCore::RecordProviderFacts() {
       " max_msg_size=", info_->ep_attr->max_msg_size,
       " inject_size=", info_->tx_attr->inject_size,
       " hmem=", hmem_ ? "yes" : "no",
-      " cq_wait=", use_sread_ ? "sread" : "poll");
+      " cq_wait=", use_sread_.load() ? "sread" : "poll");
   MEDFS_LOG(INFO) << "fabric endpoint " << DescribeAddress() << ": "
                   << provider_facts_;
 }
