@@ -305,9 +305,14 @@ TEST_P(EndpointTest, CallToSilentServerTimesOut) {
             absl::string_view::npos)
       << reply.status();
   EXPECT_EQ(client_->stats().calls_timed_out, 1u);
-  // The late reply is dropped and counted.
+  // The late reply is dropped and counted; later calls are unaffected.
   server_->ReleaseOne();
-  EXPECT_TRUE(Call("elate").ok());  // later calls are unaffected
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (client_->stats().unmatched_replies == 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));  // stats are not awaitable
+  }
+  EXPECT_EQ(client_->stats().unmatched_replies, 1u);
+  EXPECT_TRUE(Call("elate").ok());
 }
 
 TEST_P(EndpointTest, RequestDroppedWithoutReplyFailsFast) {
