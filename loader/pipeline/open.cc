@@ -1,0 +1,44 @@
+#include "loader/pipeline/open.h"
+
+#include "common/status.h"
+#ifdef MEDFS_LOADER_HAVE_CLIENT
+#include "loader/pipeline/cluster_source.h"
+#endif
+
+namespace medfs::loader {
+
+bool HaveClusterSupport() {
+#ifdef MEDFS_LOADER_HAVE_CLIENT
+  return true;
+#else
+  return false;
+#endif
+}
+
+absl::StatusOr<std::unique_ptr<Loader>> OpenLoader(const OpenOptions& o) {
+  ASSIGN_OR_RETURN(RecordFilter filter, RecordFilter::Parse(o.query));
+  RETURN_IF_ERROR(ValidateSplit(o.split));
+  Catalog catalog;
+  std::shared_ptr<PixelSource> source;
+  if (IsLocal(o)) {
+    ASSIGN_OR_RETURN(catalog, ScanLocalFolder(o.dataset));
+    source = NewLocalPixelSource(o.dataset);
+  } else {
+#ifdef MEDFS_LOADER_HAVE_CLIENT
+    ClusterSourceOptions c;
+    c.meta_address = o.meta;
+    c.dataset = o.dataset;
+    c.fabric_provider = o.fabric_provider;
+    ASSIGN_OR_RETURN(auto cluster, OpenCluster(c));
+    catalog = std::move(cluster.catalog);
+    source = std::move(cluster.source);
+#else
+    return absl::UnimplementedError(
+        "this medfs loader was built without the client library: cluster mode is off");
+#endif
+  }
+  return Loader::Create(FilterCatalog(std::move(catalog), filter, o.split), source,
+                        o.loader);
+}
+
+}  // namespace medfs::loader
