@@ -505,8 +505,13 @@ std::vector<uint64_t> ChunkStore::ListChunks() {
 
 absl::StatusOr<StoreUsage> ChunkStore::Usage() {
   StoreUsage usage;
+  std::vector<uint64_t> seen;  // folders sharing a file system count once
   for (const std::string& dir : dirs_) {
     ASSIGN_OR_RETURN(DiskSpace space, fs_->Space(dir));
+    if (std::find(seen.begin(), seen.end(), space.fs_id) != seen.end()) {
+      continue;
+    }
+    seen.push_back(space.fs_id);
     usage.capacity_bytes += space.capacity_bytes;
     usage.free_bytes += space.free_bytes;
   }

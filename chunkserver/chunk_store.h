@@ -67,7 +67,8 @@ struct ChunkState {
 };
 
 struct StoreUsage {
-  uint64_t capacity_bytes = 0;  // sum over data folders (statvfs)
+  // Sums over the data folders' file systems (statvfs), each counted once.
+  uint64_t capacity_bytes = 0;
   uint64_t free_bytes = 0;
   uint64_t chunk_count = 0;     // sealed chunks
 };

@@ -136,6 +136,7 @@ class PosixFileSystemImpl final : public ChunkFileSystem {
     DiskSpace space;
     space.capacity_bytes = uint64_t{st.f_blocks} * st.f_frsize;
     space.free_bytes = uint64_t{st.f_bavail} * st.f_frsize;
+    space.fs_id = st.f_fsid;
     return space;
   }
 };

@@ -43,6 +43,7 @@ class ChunkFile {
 struct DiskSpace {
   uint64_t capacity_bytes = 0;
   uint64_t free_bytes = 0;  // available to this (unprivileged) process
+  uint64_t fs_id = 0;       // same value: same file system (statvfs f_fsid)
 };
 
 class ChunkFileSystem {

@@ -334,6 +334,15 @@ TEST_F(ChunkStoreTest, NewChunksGoToTheFolderWithMostFreeSpace) {
   EXPECT_TRUE(store_->Stat(30).sealed);
 }
 
+TEST_F(ChunkStoreTest, FoldersOnOneFileSystemCountOnce) {
+  options_.data_dirs = {root_ + "/a", root_ + "/b"};
+  Open();
+  auto usage = store_->Usage();
+  auto disk = PosixFileSystem()->Space(root_);
+  ASSERT_TRUE(usage.ok() && disk.ok());
+  EXPECT_EQ(usage->capacity_bytes, disk->capacity_bytes);
+}
+
 TEST_F(ChunkStoreTest, DeleteRemovesSealedAndPendingChunks) {
   Open();
   ASSERT_TRUE(WriteChunk(40, Pattern(100, 40)).ok());
