@@ -148,6 +148,10 @@ int Main() {
 #ifdef MEDFS_META_WITH_METRICS
   metrics.reset();
 #endif
+  MetaStoreStats stats = (*store)->stats();
+  MEDFS_LOG(INFO) << "medfs-meta: " << stats.committed_mutations
+                  << " mutations committed in " << stats.write_groups
+                  << " synced write groups";
   store->reset();  // commits what is queued, closes RocksDB
   return 0;
 }

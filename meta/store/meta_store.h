@@ -191,6 +191,10 @@ class MetaStore {
   absl::StatusOr<v1::GetChunkLocationsReply> GetChunkLocations(
       const v1::GetChunkLocationsRequest& request);
 
+  // The durable record of a chunk (state, length, ref count, replicas),
+  // for fsck and tests. kNotFound.
+  absl::StatusOr<v1::ChunkRecord> GetChunk(uint64_t id);
+
   // -------------------------------------------------------------- servers
 
   // Registers a chunkserver by its persistent uuid: a known uuid gets its

@@ -79,15 +79,7 @@ absl::StatusOr<v1::GetChunkLocationsReply> MetaStore::GetChunkLocations(
   }
   v1::GetChunkLocationsReply reply;
   for (uint64_t id : request.chunk_ids()) {
-    ASSIGN_OR_RETURN(auto bytes, kv_->Get(Cf::kChunks, EncodeId(id)));
-    if (!bytes) {
-      return absl::NotFoundError(absl::StrCat("locating chunk ", id, ": unknown"));
-    }
-    v1::ChunkRecord chunk;
-    if (!chunk.ParseFromString(*bytes)) {
-      return absl::DataLossError(
-          absl::StrCat("locating chunk ", id, ": record does not decode"));
-    }
+    ASSIGN_OR_RETURN(v1::ChunkRecord chunk, GetChunk(id));
     v1::ChunkLocation* location = reply.add_chunks();
     location->set_chunk_id(id);
     location->set_length(chunk.length());
@@ -96,6 +88,19 @@ absl::StatusOr<v1::GetChunkLocationsReply> MetaStore::GetChunkLocations(
     }
   }
   return reply;
+}
+
+absl::StatusOr<v1::ChunkRecord> MetaStore::GetChunk(uint64_t id) {
+  ASSIGN_OR_RETURN(auto bytes, kv_->Get(Cf::kChunks, EncodeId(id)));
+  if (!bytes) {
+    return absl::NotFoundError(absl::StrCat("reading chunk ", id, ": unknown"));
+  }
+  v1::ChunkRecord chunk;
+  if (!chunk.ParseFromString(*bytes)) {
+    return absl::DataLossError(
+        absl::StrCat("reading chunk ", id, ": record does not decode"));
+  }
+  return chunk;
 }
 
 // ALLOCATED chunks older than orphan_chunk_after become GARBAGE.
