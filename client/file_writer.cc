@@ -148,6 +148,16 @@ void StripedFileWriter::Send(size_t s) {
     for (uint64_t server : avoid_) request.add_avoid_servers(server);
     absl::StatusOr<v1::AllocateChunksReply> reply =
         dp_.meta->AllocateChunks(request);
+    if (absl::IsResourceExhausted(reply.status()) && !avoid_.empty()) {
+      // Avoiding every server that failed leaves too few: the failures may
+      // have been a slow downstream replica blamed on the head. Try all.
+      MEDFS_LOG(WARNING) << "write: allocate chunk avoiding "
+                         << avoid_.size() << " servers: " << reply.status()
+                         << "; retrying without avoiding any";
+      avoid_.clear();
+      request.clear_avoid_servers();
+      reply = dp_.meta->AllocateChunks(request);
+    }
     if (!reply.ok()) {
       error_ = Annotate(reply.status(), "write: allocate chunk");
       return;

@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "common/proto/medfs.grpc.pb.h"
 #include "common/proto/medfs.pb.h"
+#include "grpcpp/channel.h"
 
 namespace medfs::client {
 

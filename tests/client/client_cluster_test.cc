@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <iostream>
 #include <memory>
 #include <random>
 #include <string>
@@ -193,6 +194,15 @@ class ClusterTest : public ::testing::Test {
     }
   }
 
+  void TearDown() override {
+    if (!HasFailure() || cluster_ == nullptr) return;
+    for (int i = 0; i < cluster_->chunkserver_count(); ++i) {
+      if (cluster_->chunkserver(i) == nullptr) continue;
+      std::cerr << "--- chunkserver " << i << " log tail\n"
+                << cluster_->chunkserver(i)->LogTail(3000) << "\n";
+    }
+  }
+
   std::unique_ptr<TestCluster> cluster_;
   std::unique_ptr<Client> client_;
 };
@@ -359,7 +369,19 @@ TEST_F(ClusterTest, FullChunkFolderFailsOverWithoutCorruption) {
   fs::copy(saved, dir, fs::copy_options::recursive |
                            fs::copy_options::overwrite_existing);
   ASSERT_TRUE(cluster_->RestartChunkserver(2).ok());
-  ASSERT_TRUE(cluster_->WaitForServersUp(3, absl::Seconds(30)).ok());
+  // Wait until meta knows the new incarnation (it reports the tmpfs size).
+  bool registered = false;
+  for (absl::Time give_up = absl::Now() + absl::Seconds(30);
+       !registered && absl::Now() < give_up;
+       absl::SleepFor(absl::Milliseconds(100))) {
+    auto status = client_->ClusterStatus();
+    ASSERT_TRUE(status.ok()) << status.status();
+    for (const v1::ServerRecord& server : status->servers()) {
+      registered |= server.state() == v1::SERVER_STATE_UP &&
+                    server.capacity_bytes() < 64 * kMiB;
+    }
+  }
+  ASSERT_TRUE(registered) << "the tmpfs chunkserver did not register";
   std::vector<TestFile> files =
       MakeFiles(12, 700, {30 * kMiB, 24 * kMiB, 17 * kMiB, 9 * kMiB});
   WriteAll(files, "full", 2);
