@@ -16,6 +16,7 @@
 #include "common/logging.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/resource_quota.h"
+#include "meta/dicom/dicom_service.h"
 #include "meta/service/meta_service.h"
 #include "meta/store/meta_store.h"
 #ifdef MEDFS_META_WITH_METRICS
@@ -111,11 +112,13 @@ int Main() {
     return 1;
   }
   MetaServiceImpl service(store->get());
+  DicomServiceImpl dicom_service(store->get());
   grpc::ServerBuilder builder;
   int port = 0;
   std::string listen = absl::GetFlag(FLAGS_listen);
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
+  builder.RegisterService(&dicom_service);
   builder.SetMaxReceiveMessageSize(64 << 20);
   if (absl::GetFlag(FLAGS_grpc_threads) > 0) {
     grpc::ResourceQuota quota("medfs-meta");

@@ -218,6 +218,11 @@ class MetaStore {
   MetaStoreStats stats() const;
 
  private:
+  // The DICOM index (meta/dicom/) runs its mutation inside this store's
+  // commit pipeline, with the namespace logic below.
+  friend class DicomStore;
+  friend class DicomIngestOps;
+
   explicit MetaStore(const MetaStoreOptions& options);
   absl::Status Init();
   absl::Status CreateRootIfMissing();

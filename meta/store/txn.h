@@ -86,6 +86,7 @@ class Txn {
   std::vector<std::function<void()>>& on_success() { return on_success_; }
 
  private:
+  friend class DicomIngestOps;  // raw `dicom` column family access
   absl::StatusOr<std::optional<std::string>> Get(Cf cf, absl::string_view key);
   template <typename Proto>
   absl::StatusOr<std::optional<Proto>> GetProto(Cf cf, absl::string_view key,

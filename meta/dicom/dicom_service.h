@@ -1,0 +1,26 @@
+// DicomServiceImpl: the gRPC adaptor of DicomStore (DicomService in
+// common/proto/medfs.proto). No logic of its own.
+//
+// Thread safety: gRPC calls it from many threads; DicomStore is thread safe.
+#pragma once
+
+#include "common/proto/medfs.grpc.pb.h"
+#include "meta/dicom/dicom_store.h"
+
+namespace medfs::meta {
+
+class DicomServiceImpl final : public v1::DicomService::Service {
+ public:
+  explicit DicomServiceImpl(MetaStore* store) : dicom_(store) {}
+
+  using Ctx = grpc::ServerContext;
+  grpc::Status IngestFiles(Ctx*, const v1::IngestFilesRequest*, v1::IngestFilesReply*) override;
+  grpc::Status QueryDicom(Ctx*, const v1::QueryDicomRequest*, v1::QueryDicomReply*) override;
+  grpc::Status GetDatasetInfo(Ctx*, const v1::DatasetInfoRequest*, v1::DatasetInfo*) override;
+  grpc::Status ListDatasets(Ctx*, const v1::Empty*, v1::ListDatasetsReply*) override;
+
+ private:
+  DicomStore dicom_;
+};
+
+}  // namespace medfs::meta
