@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cli/cli.h"
+#include "cli/ingest/dicom_commands.h"
 #include "client/client.h"
 #include "common/logging.h"
 
@@ -30,6 +31,19 @@ ABSL_FLAG(bool, l, false, "ls: long listing with attributes");
 ABSL_FLAG(bool, p, false, "mkdir: create missing parents, no error if present");
 ABSL_FLAG(bool, progress, true, "put/get: progress on stderr for big files");
 ABSL_FLAG(bool, verbose, false, "log client warnings on stderr");
+// DICOM commands (cli/ingest/dicom_commands.h); dashed spellings such as
+// --key-file are accepted too (NormalizeDicomFlagNames).
+ABSL_FLAG(std::string, dataset, "", "ingest: dataset (top-level folder) to load into");
+ABSL_FLAG(uint32_t, jobs, 4, "ingest: parse threads and upload threads");
+ABSL_FLAG(std::string, deidentify, "", "ingest: 'basic' = DICOM PS3.15 Basic Profile");
+ABSL_FLAG(bool, retain_dates, false, "ingest: Retain Longitudinal Temporal Information (shifted dates)");
+ABSL_FLAG(bool, retain_patient_characteristics, false, "ingest: Retain Patient Characteristics");
+ABSL_FLAG(std::string, key_file, "", "ingest: secret key for UID remapping and date shifts");
+ABSL_FLAG(std::string, report, "", "ingest: write a JSON report to this file");
+ABSL_FLAG(bool, dry_run, false, "ingest: parse and report, store nothing");
+ABSL_FLAG(bool, keep_paths, false, "ingest: store at the source's relative paths");
+ABSL_FLAG(std::string, level, "instance", "query: instance | series | study");
+ABSL_FLAG(bool, json, false, "query: JSON lines");
 
 namespace {
 
@@ -42,6 +56,14 @@ struct Command {
   const char* usage;
 };
 
+medfs::cli::DicomCommandOptions DicomOptions();
+absl::Status RunIngestCommand(CommandContext& c) { return medfs::cli::RunIngest(c, DicomOptions()); }
+absl::Status RunQueryCommand(CommandContext& c) { return medfs::cli::RunQuery(c, DicomOptions()); }
+absl::Status RunDatasetsCommand(CommandContext& c) {
+  return medfs::cli::RunDatasets(c, DicomOptions());
+}
+absl::Status RunInfoCommand(CommandContext& c) { return medfs::cli::RunInfo(c, DicomOptions()); }
+
 constexpr Command kCommands[] = {
     {"put", medfs::cli::RunPut, "put [-r] LOCAL REMOTE"},
     {"get", medfs::cli::RunGet, "get [-r] REMOTE LOCAL"},
@@ -52,6 +74,13 @@ constexpr Command kCommands[] = {
     {"rm", medfs::cli::RunRm, "rm [-r] PATH"},
     {"mv", medfs::cli::RunMv, "mv SRC DST"},
     {"status", medfs::cli::RunStatus, "status"},
+    {"ingest", RunIngestCommand,
+     "ingest SRC... --dataset NAME [--jobs N] [--deidentify basic --key-file F "
+     "[--retain-dates] [--retain-patient-characteristics]] [--report FILE.json] "
+     "[--dry-run] [--keep-paths]"},
+    {"query", RunQueryCommand, "query NAME 'EXPRESSION' [--level instance|series|study] [--json]"},
+    {"datasets", RunDatasetsCommand, "datasets"},
+    {"info", RunInfoCommand, "info NAME"},
 };
 
 std::string UsageText() {
@@ -69,10 +98,28 @@ std::string MetaAddress() {
   return address;
 }
 
+medfs::cli::DicomCommandOptions DicomOptions() {
+  medfs::cli::DicomCommandOptions o;
+  o.meta_address = MetaAddress();
+  o.dataset = absl::GetFlag(FLAGS_dataset);
+  o.jobs = absl::GetFlag(FLAGS_jobs);
+  o.deidentify = absl::GetFlag(FLAGS_deidentify);
+  o.retain_dates = absl::GetFlag(FLAGS_retain_dates);
+  o.retain_patient_characteristics = absl::GetFlag(FLAGS_retain_patient_characteristics);
+  o.key_file = absl::GetFlag(FLAGS_key_file);
+  o.report = absl::GetFlag(FLAGS_report);
+  o.dry_run = absl::GetFlag(FLAGS_dry_run);
+  o.keep_paths = absl::GetFlag(FLAGS_keep_paths);
+  o.level = absl::GetFlag(FLAGS_level);
+  o.json = absl::GetFlag(FLAGS_json);
+  return o;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(UsageText());
+  medfs::cli::NormalizeDicomFlagNames(argc, argv);
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   medfs::SetMinLogLevel(absl::GetFlag(FLAGS_verbose) ? medfs::LogLevel::INFO
                                                      : medfs::LogLevel::ERROR);
