@@ -13,10 +13,13 @@ using dataplane::Reply;
 
 // Lets the endpoint's handler reach the service only while it is running:
 // a handler invocation may still be under way on the progress thread after
-// SetRequestHandler() replaced it.
+// SetRequestHandler() replaced it. Shared with forwarded calls' callbacks,
+// which count themselves here, so Stop() can wait for them without the
+// last one touching the service after it is gone.
 struct DataService::Gate {
-  absl::Mutex mu;
+  absl::Mutex mu;  // Lock order: before DataService::mu_.
   DataService* service ABSL_GUARDED_BY(mu) = nullptr;
+  int forwards_in_flight ABSL_GUARDED_BY(mu) = 0;
 };
 
 // One WRITE in progress: the local part and the downstream part run in
@@ -122,9 +125,9 @@ void DataService::Stop() {
   }
   for (std::thread& worker : workers_) worker.join();
   workers_.clear();
-  absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(
-      +[](int* n) { return *n == 0; }, &writes_in_flight_));
+  absl::MutexLock lock(&gate_->mu);
+  gate_->mu.Await(absl::Condition(
+      +[](int* n) { return *n == 0; }, &gate_->forwards_in_flight));
 }
 
 DataServiceStats DataService::stats() {
@@ -324,12 +327,12 @@ void DataService::Forward(const std::shared_ptr<WriteOp>& op) {
   std::string encoded;
   downstream.EncodeTo(&encoded);
   {
-    absl::MutexLock lock(&mu_);
-    ++writes_in_flight_;
+    absl::MutexLock lock(&gate_->mu);
+    ++gate_->forwards_in_flight;
   }
   endpoint_->Call(
       *peer, encoded, options_.forward_timeout,
-      [this, op, fail](absl::StatusOr<std::string> payload) {
+      [this, gate = gate_, op, fail](absl::StatusOr<std::string> payload) {
         if (!payload.ok()) {
           fail(payload.status().ToString(), 0);
         } else if (auto reply = dataplane::DecodeReply(Op::kWrite, *payload);
@@ -339,8 +342,8 @@ void DataService::Forward(const std::shared_ptr<WriteOp>& op) {
           fail(reply->status().ToString(), reply->server_id);
         }
         PartDone(op);
-        absl::MutexLock lock(&mu_);
-        --writes_in_flight_;
+        absl::MutexLock lock(&gate->mu);  // `this` may be gone after this
+        --gate->forwards_in_flight;
       });
 }
 

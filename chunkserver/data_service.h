@@ -148,8 +148,6 @@ class DataService {
   absl::Mutex mu_;
   std::deque<Work> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  // WRITEs whose downstream part is still running.
-  int writes_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::thread> workers_;  // joined by Stop()
 };
 
