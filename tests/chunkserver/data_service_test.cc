@@ -293,6 +293,38 @@ TEST_F(DataServiceTest, DownstreamFailureIsUnavailableNamingTheServer) {
   }
 }
 
+TEST_F(DataServiceTest, DeadDownstreamIsUnavailableNamingIt) {
+  // Server 0 forwards with a short timeout to an endpoint that is gone.
+  Server& server = *servers_[0];
+  server.service.reset();
+  auto service = DataService::Start(
+      server.endpoint.get(), server.store.get(), server.pool.get(),
+      {.io_threads = 1, .forward_timeout = absl::Seconds(2)});
+  ASSERT_TRUE(service.ok()) << service.status();
+  server.service = *std::move(service);
+  server.service->set_server_id(server.id);
+  std::string gone_address;
+  {
+    auto gone = fabric::Endpoint::Open(LoopbackOptions());
+    ASSERT_TRUE(gone.ok()) << gone.status();
+    gone_address = (*gone)->address();
+  }
+  auto reply = Write(0, 12, Pattern(kBlock, 12), {{300, gone_address}});
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->code, absl::StatusCode::kUnavailable) << reply->message;
+  EXPECT_EQ(reply->server_id, 300u);
+  EXPECT_FALSE(server.store->Stat(12).exists);
+}
+
+TEST_F(DataServiceTest, EmptyChunkCanBeWrittenAndSealed) {
+  auto reply = Write(0, 13, "", {LinkTo(1)});
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  ASSERT_TRUE(reply->status().ok()) << reply->status();
+  EXPECT_TRUE(reply->chunk.sealed);
+  EXPECT_EQ(reply->chunk.length, 0u);
+  EXPECT_TRUE(servers_[1]->store->Stat(13).sealed);
+}
+
 TEST_F(DataServiceTest, LocalDiskFullIsResourceExhausted) {
   servers_[0]->fs.FailWrites(".part", ENOSPC);
   auto reply = Write(0, 8, Pattern(kBlock, 8), {});
