@@ -1,7 +1,9 @@
 // JPEG (baseline, extended, lossless, SV1) and JPEG-LS through DCMTK: one
 // frame's fragments go into a minimal in-memory data set and DCMTK's
 // registered decoder writes the frame into our buffer.
+#include <cstring>
 #include <mutex>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
@@ -77,11 +79,20 @@ absl::StatusOr<std::string> DecodeDcmtkFrame(
   RETURN_IF_ERROR(Check(ds.insert(pixel_data, true), "insert pixel data"));
   Uint32 start_fragment = 0;
   OFString color_model;
+  // DCMTK wants an even buffer (frames of odd size are padded).
+  std::vector<std::byte> odd;
+  std::byte* target = dst.data();
+  size_t size = dst.size();
+  if (size % 2) {
+    odd.resize(size + 1);
+    target = odd.data();
+    ++size;
+  }
   RETURN_IF_ERROR(Check(
-      pixel_data->getUncompressedFrame(&ds, 0, start_fragment, dst.data(),
-                                       static_cast<Uint32>(dst.size()),
-                                       color_model),
+      pixel_data->getUncompressedFrame(&ds, 0, start_fragment, target,
+                                       static_cast<Uint32>(size), color_model),
       "DCMTK decoder"));
+  if (!odd.empty()) std::memcpy(dst.data(), odd.data(), dst.size());
   return color_model.empty() ? info.photometric : std::string(color_model.c_str());
 }
 

@@ -16,11 +16,12 @@ bool HaveClusterSupport() {
 }
 
 absl::StatusOr<std::unique_ptr<Loader>> OpenLoader(const OpenOptions& o) {
-  ASSIGN_OR_RETURN(RecordFilter filter, RecordFilter::Parse(o.query));
   RETURN_IF_ERROR(ValidateSplit(o.split));
+  RecordFilter filter;  // cluster mode: meta evaluates the query
   Catalog catalog;
   std::shared_ptr<PixelSource> source;
   if (IsLocal(o)) {
+    ASSIGN_OR_RETURN(filter, RecordFilter::Parse(o.query));
     ASSIGN_OR_RETURN(catalog, ScanLocalFolder(o.dataset));
     source = NewLocalPixelSource(o.dataset);
   } else {
@@ -29,6 +30,7 @@ absl::StatusOr<std::unique_ptr<Loader>> OpenLoader(const OpenOptions& o) {
     c.meta_address = o.meta;
     c.dataset = o.dataset;
     c.fabric_provider = o.fabric_provider;
+    c.query = o.query;
     ASSIGN_OR_RETURN(auto cluster, OpenCluster(c));
     catalog = std::move(cluster.catalog);
     source = std::move(cluster.source);
