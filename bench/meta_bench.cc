@@ -8,12 +8,16 @@
 //      --commit adds a separate CommitFile per file),
 //   2. GetAttr of every file.
 // Prints one line:
-//   meta_bench creates_per_s=X getattr_per_s=Y meta_peak_rss_mib=Z
+//   meta_bench creates_per_s=X getattr_per_s=Y meta_peak_rss_mib=Z ...
+// with the server's CPU per operation and fsync_us, the median latency of
+// one 4 KiB write + fdatasync on the database's disk: with N requests in
+// flight, durable creates cannot exceed about N / fsync latency.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -75,6 +79,26 @@ double CpuSeconds(int pid) {
   return ticks / sysconf(_SC_CLK_TCK);
 }
 
+// Median microseconds of one 4 KiB write + fdatasync in `dir`: the floor
+// of a synced group commit on this disk right now.
+double FsyncMicros(const std::filesystem::path& dir) {
+  std::string path = (dir / "fsync-probe").string();
+  int fd = open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
+  if (fd < 0) return -1;
+  std::string block(4096, 'x');
+  std::vector<double> samples;
+  for (int i = 0; i < 31; ++i) {
+    absl::Time start = absl::Now();
+    if (write(fd, block.data(), block.size()) < 0 || fdatasync(fd) != 0) break;
+    samples.push_back(absl::ToDoubleMicroseconds(absl::Now() - start));
+  }
+  close(fd);
+  unlink(path.c_str());
+  if (samples.empty()) return -1;
+  std::sort(samples.begin(), samples.end());
+  return samples[samples.size() / 2];
+}
+
 // A medfs-meta started for the benchmark on a temporary database.
 class OwnServer {
  public:
@@ -112,6 +136,7 @@ class OwnServer {
     std::filesystem::remove_all(dir_);
   }
   const std::string& address() const { return address_; }
+  const std::filesystem::path& dir() const { return dir_; }
   int pid() const { return pid_; }
 
  private:
@@ -253,6 +278,7 @@ int main(int argc, char** argv) {
         if (reply.inode().id() != inodes[i]) Die("getattr returned the wrong inode");
       });
   double cpu_end = CpuSeconds(meta_pid);
+  double fsync_us = FsyncMicros(own ? own->dir() : std::filesystem::temp_directory_path());
   std::string rss = meta_pid > 0 ? absl::StrCat(PeakRssMib(meta_pid)) : "NA";
   std::printf("meta_bench creates_per_s=%.0f getattr_per_s=%.0f meta_peak_rss_mib=%s",
               creates, getattrs, rss.c_str());
@@ -262,6 +288,7 @@ int main(int argc, char** argv) {
                 (cpu_created - cpu_start) * 1e6 / files,
                 (cpu_end - cpu_created) * 1e6 / files);
   }
-  std::printf(" files=%d dirs=%d inflight=%d\n", files, dirs, inflight);
+  std::printf(" fsync_us=%.0f files=%d dirs=%d inflight=%d\n", fsync_us, files,
+              dirs, inflight);
   return 0;
 }

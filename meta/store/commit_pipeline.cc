@@ -1,8 +1,10 @@
 #include "meta/store/commit_pipeline.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "common/logging.h"
 
 namespace medfs::meta {
@@ -57,7 +59,32 @@ void CommitPipeline::RunAsync(Logic logic, Done done) {
   done(std::move(status));
 }
 
+namespace {
+
+// What the committer lingers for: `expected` callers queued, or stopping.
+struct LingerCondition {
+  const std::vector<CommitPipeline::Waiter>* queue;
+  const bool* stopping;
+  size_t expected;
+  static bool Met(LingerCondition* c) {
+    return c->queue->size() >= c->expected || *c->stopping;
+  }
+};
+
+}  // namespace
+
+// Group sizing. Under a closed loop of N callers the callers answered at
+// the end of one group come straight back; starting the next group with
+// only the few that arrived during the write would split the N callers into
+// two alternating half-size groups (each caller waits for two fsyncs). So
+// the committer lingers briefly, up to the last write's duration and
+// at most kMaxLinger, until as many callers are queued as were answered
+// plus already waiting. A lone sequential caller loses nothing: the
+// committer waits for its next call either way.
 void CommitPipeline::CommitterLoop() {
+  constexpr absl::Duration kMaxLinger = absl::Milliseconds(1);
+  size_t expected = 1;
+  absl::Duration linger = absl::ZeroDuration();
   for (;;) {
     std::vector<Waiter> group;
     {
@@ -68,6 +95,11 @@ void CommitPipeline::CommitterLoop() {
           },
           this));
       if (queue_.empty()) return;  // stopping, and everything is committed
+      if (queue_.size() < expected && linger > absl::ZeroDuration()) {
+        LingerCondition condition{&queue_, &stopping_, expected};
+        mu_.AwaitWithTimeout(absl::Condition(&LingerCondition::Met, &condition),
+                             linger);
+      }
       group.swap(queue_);
       // Mutations from now on queue into a fresh layer and still see this
       // group's writes in `writing` until they are durable.
@@ -76,13 +108,18 @@ void CommitPipeline::CommitterLoop() {
     // Only this thread changes `writing` (under mu_); readers share it.
     const WriteSet& writes = overlay_.writing;  // NOLINT: see above
     bool wrote = !writes.empty();
+    absl::Time write_start = absl::Now();
     if (wrote) WriteGroup(writes);
     WriteSet durable;
     {
       absl::MutexLock lock(&mu_);
       durable.swap(overlay_.writing);
+      expected = group.size() + queue_.size();
     }
-    if (wrote) write_groups_.fetch_add(1, std::memory_order_relaxed);
+    if (wrote) {
+      linger = std::min((absl::Now() - write_start), kMaxLinger);
+      write_groups_.fetch_add(1, std::memory_order_relaxed);
+    }
     for (Waiter& waiter : group) {
       for (auto& action : waiter.on_durable) action();
       if (waiter.has_writes) {

@@ -70,13 +70,16 @@ class CommitPipeline {
     return committed_mutations_.load(std::memory_order_relaxed);
   }
 
- private:
+ public:
+  // One queued mutation (or error answer) waiting for its group.
   struct Waiter {
     absl::Status status;  // the mutation's outcome once durable
     bool has_writes = false;
     std::vector<std::function<void()>> on_durable;
     Done done;
   };
+
+ private:
 
   void CommitterLoop();
   // Writes one group; aborts the process when the write fails.
