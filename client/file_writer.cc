@@ -65,22 +65,32 @@ absl::Status StripedFileWriter::Append(std::span<const std::byte> data) {
   return error_;
 }
 
-// Chooses the stripe that receives the next piece, waiting until it has
-// room (its previous chunk sealed).
+// Chooses the stripe that receives the next piece: the next one in
+// round-robin order that has room. A stripe still sealing a full chunk is
+// skipped, not waited for; only when every stripe is full does the writer
+// wait for a completion.
 absl::Status StripedFileWriter::BeginPiece() {
   if (next_stripe_ >= stripes_.size() && !OpenStripe()) next_stripe_ = 0;
-  const size_t s = next_stripe_;
-  while (stripes_[s].pieces.size() == pieces_per_chunk_) {
+  auto pick = [this]() -> bool {
+    for (size_t i = 0; i < stripes_.size(); ++i) {
+      const size_t s = (next_stripe_ + i) % stripes_.size();
+      if (stripes_[s].pieces.size() < pieces_per_chunk_) {
+        filling_ = s;
+        fill_length_ = 0;
+        return true;
+      }
+    }
+    return false;
+  };
+  while (true) {
     RETURN_IF_ERROR(error_);
+    if (pick()) return absl::OkStatus();
     Pump();
-    if (stripes_[s].pieces.size() < pieces_per_chunk_) break;
-    MEDFS_CHECK(in_flight_ > 0) << "writer stalled on stripe " << s;
+    RETURN_IF_ERROR(error_);
+    if (pick()) return absl::OkStatus();
+    MEDFS_CHECK(in_flight_ > 0) << "writer stalled: every stripe full";
     WaitOne();
   }
-  RETURN_IF_ERROR(error_);
-  filling_ = s;
-  fill_length_ = 0;
-  return absl::OkStatus();
 }
 
 // Adds a stripe if the pool can spare its buffers (blocking only for the
@@ -141,33 +151,13 @@ void StripedFileWriter::Pump() {
 
 void StripedFileWriter::Send(size_t s) {
   Stripe& stripe = stripes_[s];
-  while (!stripe.chunk.has_value()) {
-    v1::AllocateChunksRequest request;
-    request.set_count(1);
-    request.set_replication(dp_.replication);
-    for (uint64_t server : avoid_) request.add_avoid_servers(server);
-    absl::StatusOr<v1::AllocateChunksReply> reply =
-        dp_.meta->AllocateChunks(request);
-    if (absl::IsResourceExhausted(reply.status()) && !avoid_.empty()) {
-      // Avoiding every server that failed leaves too few: the failures may
-      // have been a slow downstream replica blamed on the head. Try all.
-      MEDFS_LOG(WARNING) << "write: allocate chunk avoiding "
-                         << avoid_.size() << " servers: " << reply.status()
-                         << "; retrying without avoiding any";
-      avoid_.clear();
-      request.clear_avoid_servers();
-      reply = dp_.meta->AllocateChunks(request);
-    }
-    if (!reply.ok()) {
-      error_ = Annotate(reply.status(), "write: allocate chunk");
+  if (!stripe.chunk.has_value()) {
+    absl::StatusOr<v1::ChunkAllocation> chunk = NextAllocation();
+    if (!chunk.ok()) {
+      error_ = Annotate(chunk.status(), "write: allocate chunk");
       return;
     }
-    if (reply->chunks_size() != 1 || reply->chunks(0).replicas_size() == 0) {
-      error_ = absl::ResourceExhaustedError(
-          "write: allocate chunk: meta returned no replicas");
-      return;
-    }
-    stripe.chunk = reply->chunks(0);
+    stripe.chunk = *std::move(chunk);
   }
   const v1::ChunkAllocation& chunk = *stripe.chunk;
   const size_t k = stripe.acked;
@@ -201,6 +191,49 @@ void StripedFileWriter::Send(size_t s) {
                        absl::MutexLock lock(&mu_);
                        done_.push_back(Completion{s, k, std::move(result)});
                      });
+}
+
+// A chunk to write: a spare from an earlier batch when one avoids every
+// failed server, else a new batch from meta (one chunk for the writer's
+// first, then one per stripe: unused spares become orphans that meta
+// collects).
+absl::StatusOr<v1::ChunkAllocation> StripedFileWriter::NextAllocation() {
+  while (!spare_chunks_.empty()) {
+    v1::ChunkAllocation chunk = std::move(spare_chunks_.front());
+    spare_chunks_.pop_front();
+    bool usable = chunk.replicas_size() > 0;
+    for (const v1::ReplicaLocation& r : chunk.replicas()) {
+      usable &= !avoid_.contains(r.server_id());
+    }
+    if (usable) return chunk;
+  }
+  v1::AllocateChunksRequest request;
+  request.set_count(allocations_ == 0 ? 1 : static_cast<uint32_t>(stripes_.size()));
+  request.set_replication(dp_.replication);
+  for (uint64_t server : avoid_) request.add_avoid_servers(server);
+  absl::StatusOr<v1::AllocateChunksReply> reply =
+      dp_.meta->AllocateChunks(request);
+  if (absl::IsResourceExhausted(reply.status()) && !avoid_.empty()) {
+    // Avoiding every server that failed leaves too few: the failures may
+    // have been a slow downstream replica blamed on the head. Try all.
+    MEDFS_LOG(WARNING) << "write: allocate chunk avoiding " << avoid_.size()
+                       << " servers: " << reply.status()
+                       << "; retrying without avoiding any";
+    avoid_.clear();
+    request.clear_avoid_servers();
+    reply = dp_.meta->AllocateChunks(request);
+  }
+  if (!reply.ok()) return reply.status();
+  for (v1::ChunkAllocation& chunk : *reply->mutable_chunks()) {
+    if (chunk.replicas_size() > 0) spare_chunks_.push_back(std::move(chunk));
+  }
+  if (spare_chunks_.empty()) {
+    return absl::ResourceExhaustedError("meta returned no replicas");
+  }
+  ++allocations_;
+  v1::ChunkAllocation chunk = std::move(spare_chunks_.front());
+  spare_chunks_.pop_front();
+  return chunk;
 }
 
 void StripedFileWriter::WaitOne() {

@@ -90,6 +90,7 @@ class StripedFileWriter : public FileWriter {
   void EndPiece();
   void Pump();
   void Send(size_t s);
+  absl::StatusOr<v1::ChunkAllocation> NextAllocation();
   void WaitOne();
   void Handle(Completion c);
   void Abandon(size_t s, uint64_t failed_server, const absl::Status& cause);
@@ -111,6 +112,8 @@ class StripedFileWriter : public FileWriter {
   size_t in_flight_ = 0;
   absl::Status error_;
   absl::flat_hash_set<uint64_t> avoid_;  // servers that failed a write
+  std::deque<v1::ChunkAllocation> spare_chunks_;  // allocated, not used yet
+  int allocations_ = 0;                           // AllocateChunks calls
   FileContent content_;
   bool finished_ = false;
 
