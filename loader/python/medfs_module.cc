@@ -16,10 +16,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/status.h"
 #include "loader/decode/decoder.h"
 #include "loader/decode/dicom_parser.h"
 #include "loader/pipeline/open.h"
 #include "loader/python/dlpack_abi.h"
+#ifdef MEDFS_LOADER_HAVE_CUDA
+#include "loader/cuda/cuda_stager.h"
+#endif
 
 namespace py = pybind11;
 
@@ -237,6 +241,9 @@ class PyDataLoader {
   }
 
   py::tuple Next() {
+#ifdef MEDFS_LOADER_HAVE_CUDA
+    if (cuda_) return NextCuda();
+#endif
     absl::StatusOr<std::optional<Batch>> next;
     {
       py::gil_scoped_release release;
@@ -248,7 +255,10 @@ class PyDataLoader {
       throw py::stop_iteration();
     }
     Batch& b = **next;
-    py::object images = Images(b);
+    return py::make_tuple(Images(b), Info(b));
+  }
+
+  py::dict Info(const Batch& b) {
     py::dict info;
     info["uids"] = b.uids;
     info["indices"] = b.sample_indices;
@@ -260,8 +270,38 @@ class PyDataLoader {
     } else {
       info["labels"] = py::none();
     }
-    return py::make_tuple(images, info);
+    return info;
   }
+
+#ifdef MEDFS_LOADER_HAVE_CUDA
+  py::tuple NextCuda() {
+    absl::StatusOr<InFlight> current = absl::UnknownError("");
+    {
+      py::gil_scoped_release release;
+      if (!in_flight_) {
+        auto first = NextOnDevice();
+        if (!first.ok()) Raise(first.status());
+        in_flight_ = std::move(*first);
+      }
+      if (in_flight_) {
+        current = std::move(*in_flight_);
+        in_flight_.reset();
+        auto following = NextOnDevice();  // overlaps with training on current
+        if (!following.ok()) Raise(following.status());
+        in_flight_ = std::move(*following);
+        Check(stager_->Wait(current->upload));
+      }
+    }
+    if (!current.ok()) {
+      exhausted_ = true;
+      throw py::stop_iteration();
+    }
+    Batch& b = current->batch;
+    py::object images = ToTorch(current->upload.device, current->upload.keep_alive, b.shape,
+                                b.dtype, dlpack::kCUDA, device_id_);
+    return py::make_tuple(images, Info(b));
+  }
+#endif
 
   size_t Len() const {
     uint64_t n = loader_->rank_samples(), bs = loader_->options().batch_size;
@@ -270,12 +310,18 @@ class PyDataLoader {
 
   void SetEpoch(uint64_t epoch) {
     py::gil_scoped_release release;
+#ifdef MEDFS_LOADER_HAVE_CUDA
+    in_flight_.reset();
+#endif
     loader_->SetEpoch(epoch);
     exhausted_ = false;
   }
 
   py::dict StateDict() const {
     SamplerState s = loader_->State();
+#ifdef MEDFS_LOADER_HAVE_CUDA
+    if (in_flight_) s = in_flight_->state_before;  // not handed out yet
+#endif
     py::dict d;
     d["seed"] = s.seed;
     d["epoch"] = s.epoch;
@@ -291,6 +337,9 @@ class PyDataLoader {
     s.cursor = d["cursor"].cast<uint64_t>();
     s.num_samples = d["num_samples"].cast<uint64_t>();
     py::gil_scoped_release release;
+#ifdef MEDFS_LOADER_HAVE_CUDA
+    in_flight_.reset();
+#endif
     Check(loader_->Restore(s));
     exhausted_ = false;
   }
@@ -322,16 +371,21 @@ class PyDataLoader {
   bool cuda_ = false;
   int device_id_ = 0;
 #ifdef MEDFS_LOADER_HAVE_CUDA
-  std::unique_ptr<class CudaStager> stager_;
+  // Double buffering: the batch after the one handed out is already being
+  // copied to the device while the caller trains on the current one.
+  struct InFlight {
+    Batch batch;
+    CudaStager::PendingUpload upload;
+    SamplerState state_before;  // what state_dict reports while in flight
+  };
+  absl::StatusOr<std::optional<InFlight>> NextOnDevice();
+  std::unique_ptr<CudaStager> stager_;
+  std::optional<InFlight> in_flight_;
 #endif
 };
 
 }  // namespace
 }  // namespace medfs::loader
-
-#ifdef MEDFS_LOADER_HAVE_CUDA
-#include "loader/cuda/cuda_stager.h"
-#endif
 
 namespace medfs::loader {
 namespace {
@@ -344,6 +398,22 @@ absl::Status PyDataLoader::CheckCudaAvailable() {
       "device='cuda': this medfs module was built without CUDA (MEDFS_WITH_CUDA=OFF)");
 #endif
 }
+
+#ifdef MEDFS_LOADER_HAVE_CUDA
+absl::StatusOr<std::optional<PyDataLoader::InFlight>> PyDataLoader::NextOnDevice() {
+  SamplerState before = loader_->State();
+  ASSIGN_OR_RETURN(std::optional<Batch> next, loader_->Next());
+  if (!next) return std::optional<InFlight>();
+  const size_t capacity = next->images->bytes.size();
+  if (!stager_) {
+    ASSIGN_OR_RETURN(stager_, CudaStager::Create(device_id_, capacity));
+  }
+  size_t bytes = capacity / loader_->options().batch_size * next->size;
+  ASSIGN_OR_RETURN(CudaStager::PendingUpload upload,
+                   stager_->Start(next->images->bytes.data(), bytes));
+  return std::optional<InFlight>(InFlight{*std::move(next), std::move(upload), before});
+}
+#endif
 
 py::object PyDataLoader::Images(Batch& b) {
   std::shared_ptr<BatchMemory> memory = b.images;
