@@ -194,10 +194,15 @@ void StripedFileWriter::Send(size_t s) {
 }
 
 // A chunk to write: a spare from an earlier batch when one avoids every
-// failed server, else a new batch from meta (one chunk for the writer's
+// failed server (for this writer or, recently, for this client), else a
+// new batch from meta (one chunk for the writer's
 // first, then one per stripe: unused spares become orphans that meta
 // collects).
 absl::StatusOr<v1::ChunkAllocation> StripedFileWriter::NextAllocation() {
+  // Servers other writers and readers of this client saw fail count too.
+  for (uint64_t server : dp_.selector->RecentlyFailedServers()) {
+    avoid_.insert(server);
+  }
   while (!spare_chunks_.empty()) {
     v1::ChunkAllocation chunk = std::move(spare_chunks_.front());
     spare_chunks_.pop_front();
@@ -268,6 +273,7 @@ void StripedFileWriter::Handle(Completion c) {
     }
   }
   if (!status.ok()) {
+    if (!c.result.ok()) failed_server = BlameForTimeout(chunk);
     Abandon(c.stripe, failed_server, status);
     return;
   }
@@ -286,6 +292,26 @@ void StripedFileWriter::Handle(Completion c) {
     return;
   }
   Sealed(stripe, length, stripe.crc);
+}
+
+// A WRITE to the chain's head got no reply: the head is dead or stuck, or
+// it is waiting on a downstream replica that is. A head that answers a
+// PING promptly is alive, so the next replica is the likelier culprit.
+uint64_t StripedFileWriter::BlameForTimeout(const v1::ChunkAllocation& chunk) {
+  const uint64_t head = chunk.replicas(0).server_id();
+  if (chunk.replicas_size() < 2) return head;
+  absl::StatusOr<fabric::PeerId> peer =
+      dp_.endpoint->Connect(chunk.replicas(0).fabric_address());
+  if (!peer.ok()) return head;
+  std::string ping;
+  dataplane::PingRequest().EncodeTo(&ping);
+  absl::StatusOr<std::string> pong = dp_.endpoint->CallAndWait(
+      *peer, ping, std::min(dp_.call_timeout, absl::Seconds(1)));
+  if (!pong.ok()) return head;
+  absl::StatusOr<dataplane::Reply> reply =
+      dataplane::DecodeReply(dataplane::Op::kPing, *pong);
+  if (!reply.ok() || !reply->status().ok()) return head;
+  return chunk.replicas(1).server_id();
 }
 
 // Gives up the stripe's current chunk; its pieces go to a new chunk that

@@ -18,7 +18,10 @@
 // Failure: when a piece of a chunk fails (a replica down or full, a
 // timeout, a CRC mismatch), the chunk is abandoned (left for meta's garbage
 // collection) and all its pieces are written again to a newly allocated
-// chunk whose replicas avoid every server that failed for this writer. To
+// chunk whose replicas avoid every server that failed for this writer or,
+// recently, for any reader or writer of this client. The failed server is
+// the one an error reply names; on a timeout the head is PINGed and, if it
+// answers, the next replica of the chain is blamed instead. To
 // make that possible each open chunk keeps its pieces in its own pool
 // buffers until sealed: a writer holds at most
 //   write_stripes * chunk_bytes / piece_bytes
@@ -93,6 +96,7 @@ class StripedFileWriter : public FileWriter {
   absl::StatusOr<v1::ChunkAllocation> NextAllocation();
   void WaitOne();
   void Handle(Completion c);
+  uint64_t BlameForTimeout(const v1::ChunkAllocation& chunk);
   void Abandon(size_t s, uint64_t failed_server, const absl::Status& cause);
   void Sealed(Stripe& stripe, uint64_t length, uint32_t crc);
   bool AllSealed() const;

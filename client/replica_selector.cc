@@ -59,4 +59,14 @@ bool ReplicaSelector::RecentlyFailed(uint64_t server_id) const {
   return it != failed_until_.end() && now < it->second;
 }
 
+std::vector<uint64_t> ReplicaSelector::RecentlyFailedServers() const {
+  const absl::Time now = clock_();
+  absl::MutexLock lock(&mu_);
+  std::vector<uint64_t> servers;
+  for (const auto& [server, until] : failed_until_) {
+    if (now < until) servers.push_back(server);
+  }
+  return servers;
+}
+
 }  // namespace medfs::client

@@ -39,6 +39,8 @@ class ReplicaSelector {
   void MarkSucceeded(uint64_t server_id);
   // Whether `server_id` failed within the last avoid_for.
   bool RecentlyFailed(uint64_t server_id) const;
+  // Every server that failed within the last avoid_for.
+  std::vector<uint64_t> RecentlyFailedServers() const;
 
  private:
   // Constant after construction.

@@ -284,12 +284,13 @@ TEST_F(ClusterTest, KilledChunkserverAndRestartedMeta) {
       MakeFiles(30, 5000, {0, 100, kChunk, kChunk + 1, 3 * kChunk + 5, 40 * kMiB});
   WriteAll(files, "before", 2);
   ASSERT_TRUE(cluster_->KillChunkserver(0).ok());
+  // Writes right after the kill (meta still places chunks on the dead
+  // server until it misses its heartbeats) fail over to the live ones.
+  std::vector<TestFile> after =
+      MakeFiles(10, 9000, {5 * kMiB, 30 * kMiB, 20 * kMiB, 12 * kMiB});
+  WriteAll(after, "after", 2);
   std::vector<std::byte> buffer(16 * kMiB);
   VerifyAll(files, std::span<std::byte>(buffer));
-  // Writes right after the kill (meta may still place chunks on the dead
-  // server) fail over to the live ones.
-  std::vector<TestFile> after = MakeFiles(10, 9000, {5 * kMiB, 30 * kMiB});
-  WriteAll(after, "after", 2);
   VerifyAll(after, std::span<std::byte>(buffer));
   // Meta restarts: calls retry until it is back.
   ASSERT_TRUE(cluster_->KillMeta().ok());
@@ -351,12 +352,13 @@ TEST_F(ClusterTest, CorruptReplicaServedFromTheOtherAllCorruptIsDataLoss) {
 
 TEST_F(ClusterTest, FullChunkFolderFailsOverWithoutCorruption) {
   ASSERT_NO_FATAL_FAILURE(StartCluster());
-  // Chunkserver 2 moves onto a 20 MiB tmpfs: room for about two chunks.
+  // Chunkserver 2 moves onto a 12 MiB tmpfs: room for one chunk, while
+  // meta places chunks on it until its heartbeat reports it full.
   const std::string dir = cluster_->chunkserver_dir(2);
   const std::string saved = cluster_->root() + "/cs2-saved";
   ASSERT_TRUE(cluster_->KillChunkserver(2, 15).ok());
   fs::copy(dir, saved, fs::copy_options::recursive);
-  ASSERT_EQ(mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=20m"), 0)
+  ASSERT_EQ(mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=12m"), 0)
       << "mount tmpfs: " << strerror(errno);
   struct Unmount {
     std::string dir;
@@ -384,7 +386,7 @@ TEST_F(ClusterTest, FullChunkFolderFailsOverWithoutCorruption) {
   ASSERT_TRUE(registered) << "the tmpfs chunkserver did not register";
   std::vector<TestFile> files =
       MakeFiles(12, 700, {30 * kMiB, 24 * kMiB, 17 * kMiB, 9 * kMiB});
-  WriteAll(files, "full", 2);
+  WriteAll(files, "full", 4);
   std::vector<std::byte> buffer(16 * kMiB);
   VerifyAll(files, std::span<std::byte>(buffer));
 }

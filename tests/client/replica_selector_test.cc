@@ -86,5 +86,14 @@ TEST_F(ReplicaSelectorTest, RecentlyFailedAvoidedUntilExpiryOrSuccess) {
   EXPECT_FALSE(selector_.RecentlyFailed(1));
 }
 
+TEST_F(ReplicaSelectorTest, ListsRecentlyFailedServers) {
+  selector_.MarkFailed(4);
+  selector_.MarkFailed(9);
+  selector_.MarkSucceeded(9);
+  EXPECT_EQ(selector_.RecentlyFailedServers(), (std::vector<uint64_t>{4}));
+  clock_.Advance(absl::Seconds(10));
+  EXPECT_TRUE(selector_.RecentlyFailedServers().empty());
+}
+
 }  // namespace
 }  // namespace medfs::client
