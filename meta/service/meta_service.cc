@@ -5,126 +5,189 @@
 namespace medfs::meta {
 namespace {
 
-// Moves the value of `result` into `*reply` (or returns its error).
+using Reactor = grpc::ServerUnaryReactor;
+
+// Finishes `reactor` with `result`, moved into `*reply` when OK.
 template <typename T, typename Reply>
-grpc::Status Answer(absl::StatusOr<T> result, Reply* reply) {
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *reply = std::move(*result);
-  return grpc::Status::OK;
+void Finish(Reactor* reactor, Reply* reply, absl::StatusOr<T> result) {
+  if (result.ok()) *reply = std::move(*result);
+  reactor->Finish(ToGrpcStatus(result.status()));
 }
 
-grpc::Status AnswerInode(absl::StatusOr<v1::Inode> result, v1::InodeReply* reply) {
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *reply->mutable_inode() = std::move(*result);
-  return grpc::Status::OK;
+void FinishInode(Reactor* reactor, v1::InodeReply* reply,
+                 absl::StatusOr<v1::Inode> result) {
+  if (result.ok()) *reply->mutable_inode() = std::move(*result);
+  reactor->Finish(ToGrpcStatus(result.status()));
+}
+
+// Callbacks for the store's asynchronous mutations.
+MetaStore::Callback<v1::Inode> InodeDone(Reactor* reactor,
+                                         v1::InodeReply* reply) {
+  return [reactor, reply](absl::StatusOr<v1::Inode> result) {
+    FinishInode(reactor, reply, std::move(result));
+  };
+}
+
+template <typename Reply>
+MetaStore::Callback<Reply> ReplyDone(Reactor* reactor, Reply* reply) {
+  return [reactor, reply](absl::StatusOr<Reply> result) {
+    Finish(reactor, reply, std::move(result));
+  };
+}
+
+MetaStore::StatusCallback StatusDone(Reactor* reactor) {
+  return [reactor](absl::Status status) {
+    reactor->Finish(ToGrpcStatus(status));
+  };
 }
 
 }  // namespace
 
-grpc::Status MetaServiceImpl::Lookup(Ctx*, const v1::LookupRequest* request,
-                                     v1::InodeReply* reply) {
-  return AnswerInode(store_->Lookup(request->parent(), request->name()), reply);
+// ------------------------------------------------------------------ reads
+
+Reactor* MetaServiceImpl::Lookup(Ctx* ctx, const v1::LookupRequest* request,
+                                 v1::InodeReply* reply) {
+  Reactor* reactor = ctx->DefaultReactor();
+  FinishInode(reactor, reply, store_->Lookup(request->parent(), request->name()));
+  return reactor;
 }
 
-grpc::Status MetaServiceImpl::ResolvePath(Ctx*,
-                                          const v1::ResolvePathRequest* request,
-                                          v1::InodeReply* reply) {
-  return AnswerInode(
-      store_->ResolvePath(request->path(), request->follow_last_symlink()), reply);
-}
-
-grpc::Status MetaServiceImpl::GetAttr(Ctx*, const v1::GetAttrRequest* request,
+Reactor* MetaServiceImpl::ResolvePath(Ctx* ctx,
+                                      const v1::ResolvePathRequest* request,
                                       v1::InodeReply* reply) {
-  return AnswerInode(store_->GetAttr(request->inode(), request->with_extents()),
-                     reply);
+  Reactor* reactor = ctx->DefaultReactor();
+  FinishInode(reactor, reply,
+              store_->ResolvePath(request->path(), request->follow_last_symlink()));
+  return reactor;
 }
 
-grpc::Status MetaServiceImpl::ReadDir(Ctx*, const v1::ReadDirRequest* request,
-                                      v1::ReadDirReply* reply) {
-  return Answer(store_->ReadDir(*request), reply);
+Reactor* MetaServiceImpl::GetAttr(Ctx* ctx, const v1::GetAttrRequest* request,
+                                  v1::InodeReply* reply) {
+  Reactor* reactor = ctx->DefaultReactor();
+  FinishInode(reactor, reply,
+              store_->GetAttr(request->inode(), request->with_extents()));
+  return reactor;
 }
 
-grpc::Status MetaServiceImpl::MkDir(Ctx*, const v1::MkDirRequest* request,
-                                    v1::InodeReply* reply) {
-  return AnswerInode(store_->MkDir(*request), reply);
+Reactor* MetaServiceImpl::ReadDir(Ctx* ctx, const v1::ReadDirRequest* request,
+                                  v1::ReadDirReply* reply) {
+  Reactor* reactor = ctx->DefaultReactor();
+  Finish(reactor, reply, store_->ReadDir(*request));
+  return reactor;
 }
 
-grpc::Status MetaServiceImpl::RmDir(Ctx*, const v1::RemoveRequest* request,
-                                    v1::Empty*) {
-  return ToGrpcStatus(store_->RmDir(request->parent(), request->name()));
-}
-
-grpc::Status MetaServiceImpl::CreateFile(Ctx*,
-                                         const v1::CreateFileRequest* request,
-                                         v1::InodeReply* reply) {
-  return AnswerInode(store_->CreateFile(*request), reply);
-}
-
-grpc::Status MetaServiceImpl::CommitFile(Ctx*,
-                                         const v1::CommitFileRequest* request,
-                                         v1::InodeReply* reply) {
-  return AnswerInode(store_->CommitFile(*request), reply);
-}
-
-grpc::Status MetaServiceImpl::Unlink(Ctx*, const v1::RemoveRequest* request,
-                                     v1::Empty*) {
-  return ToGrpcStatus(store_->Unlink(request->parent(), request->name()));
-}
-
-grpc::Status MetaServiceImpl::Rename(Ctx*, const v1::RenameRequest* request,
-                                     v1::Empty*) {
-  return ToGrpcStatus(store_->Rename(*request));
-}
-
-grpc::Status MetaServiceImpl::SetAttr(Ctx*, const v1::SetAttrRequest* request,
-                                      v1::InodeReply* reply) {
-  return AnswerInode(store_->SetAttr(*request), reply);
-}
-
-grpc::Status MetaServiceImpl::Symlink(Ctx*, const v1::SymlinkRequest* request,
-                                      v1::InodeReply* reply) {
-  return AnswerInode(store_->Symlink(*request), reply);
-}
-
-grpc::Status MetaServiceImpl::ReadLink(Ctx*, const v1::ReadLinkRequest* request,
-                                       v1::ReadLinkReply* reply) {
+Reactor* MetaServiceImpl::ReadLink(Ctx* ctx, const v1::ReadLinkRequest* request,
+                                   v1::ReadLinkReply* reply) {
+  Reactor* reactor = ctx->DefaultReactor();
   absl::StatusOr<std::string> target = store_->ReadLink(request->inode());
-  if (!target.ok()) return ToGrpcStatus(target.status());
-  reply->set_target(std::move(*target));
-  return grpc::Status::OK;
+  if (target.ok()) reply->set_target(std::move(*target));
+  reactor->Finish(ToGrpcStatus(target.status()));
+  return reactor;
 }
 
-grpc::Status MetaServiceImpl::StatFs(Ctx*, const v1::Empty*,
-                                     v1::StatFsReply* reply) {
-  return Answer(store_->StatFs(), reply);
+Reactor* MetaServiceImpl::StatFs(Ctx* ctx, const v1::Empty*,
+                                 v1::StatFsReply* reply) {
+  Reactor* reactor = ctx->DefaultReactor();
+  Finish(reactor, reply, store_->StatFs());
+  return reactor;
 }
 
-grpc::Status MetaServiceImpl::AllocateChunks(
-    Ctx*, const v1::AllocateChunksRequest* request,
-    v1::AllocateChunksReply* reply) {
-  return Answer(store_->AllocateChunks(*request), reply);
-}
-
-grpc::Status MetaServiceImpl::GetChunkLocations(
-    Ctx*, const v1::GetChunkLocationsRequest* request,
+Reactor* MetaServiceImpl::GetChunkLocations(
+    Ctx* ctx, const v1::GetChunkLocationsRequest* request,
     v1::GetChunkLocationsReply* reply) {
-  return Answer(store_->GetChunkLocations(*request), reply);
+  Reactor* reactor = ctx->DefaultReactor();
+  Finish(reactor, reply, store_->GetChunkLocations(*request));
+  return reactor;
 }
 
-grpc::Status MetaServiceImpl::RegisterServer(
-    Ctx*, const v1::RegisterServerRequest* request,
-    v1::RegisterServerReply* reply) {
-  return Answer(store_->RegisterServer(request->server()), reply);
+Reactor* MetaServiceImpl::Heartbeat(Ctx* ctx, const v1::HeartbeatRequest* request,
+                                    v1::HeartbeatReply* reply) {
+  Reactor* reactor = ctx->DefaultReactor();
+  Finish(reactor, reply, store_->Heartbeat(*request));
+  return reactor;
 }
 
-grpc::Status MetaServiceImpl::Heartbeat(Ctx*, const v1::HeartbeatRequest* request,
-                                        v1::HeartbeatReply* reply) {
-  return Answer(store_->Heartbeat(*request), reply);
+Reactor* MetaServiceImpl::ClusterStatus(Ctx* ctx, const v1::Empty*,
+                                        v1::ClusterStatusReply* reply) {
+  Reactor* reactor = ctx->DefaultReactor();
+  Finish(reactor, reply, store_->ClusterStatus());
+  return reactor;
 }
 
-grpc::Status MetaServiceImpl::ClusterStatus(Ctx*, const v1::Empty*,
-                                            v1::ClusterStatusReply* reply) {
-  return Answer(store_->ClusterStatus(), reply);
+// -------------------------------------------------------------- mutations
+
+Reactor* MetaServiceImpl::MkDir(Ctx* ctx, const v1::MkDirRequest* request,
+                                v1::InodeReply* reply) {
+  Reactor* reactor = ctx->DefaultReactor();
+  store_->MkDirAsync(*request, InodeDone(reactor, reply));
+  return reactor;
+}
+
+Reactor* MetaServiceImpl::RmDir(Ctx* ctx, const v1::RemoveRequest* request,
+                                v1::Empty*) {
+  Reactor* reactor = ctx->DefaultReactor();
+  store_->RmDirAsync(request->parent(), request->name(), StatusDone(reactor));
+  return reactor;
+}
+
+Reactor* MetaServiceImpl::CreateFile(Ctx* ctx,
+                                     const v1::CreateFileRequest* request,
+                                     v1::InodeReply* reply) {
+  Reactor* reactor = ctx->DefaultReactor();
+  store_->CreateFileAsync(*request, InodeDone(reactor, reply));
+  return reactor;
+}
+
+Reactor* MetaServiceImpl::CommitFile(Ctx* ctx,
+                                     const v1::CommitFileRequest* request,
+                                     v1::InodeReply* reply) {
+  Reactor* reactor = ctx->DefaultReactor();
+  store_->CommitFileAsync(*request, InodeDone(reactor, reply));
+  return reactor;
+}
+
+Reactor* MetaServiceImpl::Unlink(Ctx* ctx, const v1::RemoveRequest* request,
+                                 v1::Empty*) {
+  Reactor* reactor = ctx->DefaultReactor();
+  store_->UnlinkAsync(request->parent(), request->name(), StatusDone(reactor));
+  return reactor;
+}
+
+Reactor* MetaServiceImpl::Rename(Ctx* ctx, const v1::RenameRequest* request,
+                                 v1::Empty*) {
+  Reactor* reactor = ctx->DefaultReactor();
+  store_->RenameAsync(*request, StatusDone(reactor));
+  return reactor;
+}
+
+Reactor* MetaServiceImpl::SetAttr(Ctx* ctx, const v1::SetAttrRequest* request,
+                                  v1::InodeReply* reply) {
+  Reactor* reactor = ctx->DefaultReactor();
+  store_->SetAttrAsync(*request, InodeDone(reactor, reply));
+  return reactor;
+}
+
+Reactor* MetaServiceImpl::Symlink(Ctx* ctx, const v1::SymlinkRequest* request,
+                                  v1::InodeReply* reply) {
+  Reactor* reactor = ctx->DefaultReactor();
+  store_->SymlinkAsync(*request, InodeDone(reactor, reply));
+  return reactor;
+}
+
+Reactor* MetaServiceImpl::AllocateChunks(Ctx* ctx,
+                                         const v1::AllocateChunksRequest* request,
+                                         v1::AllocateChunksReply* reply) {
+  Reactor* reactor = ctx->DefaultReactor();
+  store_->AllocateChunksAsync(*request, ReplyDone(reactor, reply));
+  return reactor;
+}
+
+Reactor* MetaServiceImpl::RegisterServer(Ctx* ctx,
+                                         const v1::RegisterServerRequest* request,
+                                         v1::RegisterServerReply* reply) {
+  Reactor* reactor = ctx->DefaultReactor();
+  store_->RegisterServerAsync(request->server(), ReplyDone(reactor, reply));
+  return reactor;
 }
 
 }  // namespace medfs::meta

@@ -1,11 +1,14 @@
-// MetaServiceImpl: the gRPC adaptor of the metadata server. It unpacks each
-// request, calls MetaStore, and maps the absl::Status to a grpc::Status
-// (grpc_status.h); no logic of its own.
+// MetaServiceImpl: the gRPC adaptor of the metadata server (gRPC callback
+// API). It unpacks each request, calls MetaStore, and maps absl::Status to
+// grpc::Status (grpc_status.h); no logic of its own.
+//
+// Reads run inline on gRPC's callback threads. Mutations use the store's
+// ...Async forms: the handler returns at once and the reply is finished by
+// the store's committer once the mutation is durable, so no thread is
+// parked per in-flight mutation and any number of them share one fsync.
 //
 // Thread safety: gRPC calls the handlers from many threads at once; the
-// store serializes what needs it. Handlers of mutations block until their
-// group commit is durable without holding any lock, so many mutations are
-// in flight at once.
+// store serializes what needs it.
 #pragma once
 
 #include "common/proto/medfs.grpc.pb.h"
@@ -13,41 +16,41 @@
 
 namespace medfs::meta {
 
-class MetaServiceImpl final : public v1::MetaService::Service {
+class MetaServiceImpl final : public v1::MetaService::CallbackService {
  public:
   // `store` must outlive the service.
   explicit MetaServiceImpl(MetaStore* store) : store_(store) {}
 
-  using Ctx = grpc::ServerContext;
-  grpc::Status Lookup(Ctx*, const v1::LookupRequest*, v1::InodeReply*) override;
-  grpc::Status ResolvePath(Ctx*, const v1::ResolvePathRequest*,
-                           v1::InodeReply*) override;
-  grpc::Status GetAttr(Ctx*, const v1::GetAttrRequest*, v1::InodeReply*) override;
-  grpc::Status ReadDir(Ctx*, const v1::ReadDirRequest*,
-                       v1::ReadDirReply*) override;
-  grpc::Status MkDir(Ctx*, const v1::MkDirRequest*, v1::InodeReply*) override;
-  grpc::Status RmDir(Ctx*, const v1::RemoveRequest*, v1::Empty*) override;
-  grpc::Status CreateFile(Ctx*, const v1::CreateFileRequest*,
-                          v1::InodeReply*) override;
-  grpc::Status CommitFile(Ctx*, const v1::CommitFileRequest*,
-                          v1::InodeReply*) override;
-  grpc::Status Unlink(Ctx*, const v1::RemoveRequest*, v1::Empty*) override;
-  grpc::Status Rename(Ctx*, const v1::RenameRequest*, v1::Empty*) override;
-  grpc::Status SetAttr(Ctx*, const v1::SetAttrRequest*, v1::InodeReply*) override;
-  grpc::Status Symlink(Ctx*, const v1::SymlinkRequest*, v1::InodeReply*) override;
-  grpc::Status ReadLink(Ctx*, const v1::ReadLinkRequest*,
-                        v1::ReadLinkReply*) override;
-  grpc::Status StatFs(Ctx*, const v1::Empty*, v1::StatFsReply*) override;
-  grpc::Status AllocateChunks(Ctx*, const v1::AllocateChunksRequest*,
-                              v1::AllocateChunksReply*) override;
-  grpc::Status GetChunkLocations(Ctx*, const v1::GetChunkLocationsRequest*,
-                                 v1::GetChunkLocationsReply*) override;
-  grpc::Status RegisterServer(Ctx*, const v1::RegisterServerRequest*,
-                              v1::RegisterServerReply*) override;
-  grpc::Status Heartbeat(Ctx*, const v1::HeartbeatRequest*,
-                         v1::HeartbeatReply*) override;
-  grpc::Status ClusterStatus(Ctx*, const v1::Empty*,
-                             v1::ClusterStatusReply*) override;
+  using Ctx = grpc::CallbackServerContext;
+  using Reactor = grpc::ServerUnaryReactor;
+  Reactor* Lookup(Ctx*, const v1::LookupRequest*, v1::InodeReply*) override;
+  Reactor* ResolvePath(Ctx*, const v1::ResolvePathRequest*,
+                       v1::InodeReply*) override;
+  Reactor* GetAttr(Ctx*, const v1::GetAttrRequest*, v1::InodeReply*) override;
+  Reactor* ReadDir(Ctx*, const v1::ReadDirRequest*, v1::ReadDirReply*) override;
+  Reactor* MkDir(Ctx*, const v1::MkDirRequest*, v1::InodeReply*) override;
+  Reactor* RmDir(Ctx*, const v1::RemoveRequest*, v1::Empty*) override;
+  Reactor* CreateFile(Ctx*, const v1::CreateFileRequest*,
+                      v1::InodeReply*) override;
+  Reactor* CommitFile(Ctx*, const v1::CommitFileRequest*,
+                      v1::InodeReply*) override;
+  Reactor* Unlink(Ctx*, const v1::RemoveRequest*, v1::Empty*) override;
+  Reactor* Rename(Ctx*, const v1::RenameRequest*, v1::Empty*) override;
+  Reactor* SetAttr(Ctx*, const v1::SetAttrRequest*, v1::InodeReply*) override;
+  Reactor* Symlink(Ctx*, const v1::SymlinkRequest*, v1::InodeReply*) override;
+  Reactor* ReadLink(Ctx*, const v1::ReadLinkRequest*,
+                    v1::ReadLinkReply*) override;
+  Reactor* StatFs(Ctx*, const v1::Empty*, v1::StatFsReply*) override;
+  Reactor* AllocateChunks(Ctx*, const v1::AllocateChunksRequest*,
+                          v1::AllocateChunksReply*) override;
+  Reactor* GetChunkLocations(Ctx*, const v1::GetChunkLocationsRequest*,
+                             v1::GetChunkLocationsReply*) override;
+  Reactor* RegisterServer(Ctx*, const v1::RegisterServerRequest*,
+                          v1::RegisterServerReply*) override;
+  Reactor* Heartbeat(Ctx*, const v1::HeartbeatRequest*,
+                     v1::HeartbeatReply*) override;
+  Reactor* ClusterStatus(Ctx*, const v1::Empty*,
+                         v1::ClusterStatusReply*) override;
 
  private:
   MetaStore* const store_;

@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -178,6 +179,32 @@ class MetaStore {
   // directory".
   absl::StatusOr<v1::Inode> Symlink(const v1::SymlinkRequest& request);
 
+  // ---------------------------------------------- asynchronous mutations
+  // Servers that must not park a thread per call use these forms: each
+  // runs the mutation's logic at once and calls `done` exactly once with
+  // the outcome the blocking form returns, after that outcome is durable —
+  // on the committer thread, or on the calling thread when nothing was
+  // pending. `done` must not block. The request need only live for the call.
+
+  template <typename T>
+  using Callback = absl::AnyInvocable<void(absl::StatusOr<T>)>;
+  using StatusCallback = absl::AnyInvocable<void(absl::Status)>;
+
+  void MkDirAsync(const v1::MkDirRequest& request, Callback<v1::Inode> done);
+  void RmDirAsync(uint64_t parent, absl::string_view name, StatusCallback done);
+  void CreateFileAsync(const v1::CreateFileRequest& request,
+                       Callback<v1::Inode> done);
+  void CommitFileAsync(const v1::CommitFileRequest& request,
+                       Callback<v1::Inode> done);
+  void UnlinkAsync(uint64_t parent, absl::string_view name, StatusCallback done);
+  void RenameAsync(const v1::RenameRequest& request, StatusCallback done);
+  void SetAttrAsync(const v1::SetAttrRequest& request, Callback<v1::Inode> done);
+  void SymlinkAsync(const v1::SymlinkRequest& request, Callback<v1::Inode> done);
+  void AllocateChunksAsync(const v1::AllocateChunksRequest& request,
+                           Callback<v1::AllocateChunksReply> done);
+  void RegisterServerAsync(const v1::ServerRecord& server,
+                           Callback<v1::RegisterServerReply> done);
+
   // --------------------------------------------------------------- chunks
 
   // `count` (1..1024) new chunk ids, each with `replication` (0: default)
@@ -229,6 +256,11 @@ class MetaStore {
   absl::Status LoadServersAndChunks();
   void MaintenanceLoop();
   int64_t NowNs() const { return clock_->NowNs(); }
+
+  // Runs `logic(txn, &result)` in the pipeline; `done` gets the result
+  // once durable (mutate.h).
+  template <typename T, typename Logic>
+  void Mutate(Logic logic, Callback<T> done);
 
   // Mutation logic, run under the mutation mutex (see ops/*.cc).
   absl::Status MkDirLogic(Txn& txn, const v1::MkDirRequest& request,

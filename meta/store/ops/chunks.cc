@@ -7,6 +7,7 @@
 #include "meta/store/keys.h"
 #include "meta/store/kv_store.h"
 #include "meta/store/meta_store.h"
+#include "meta/store/mutate.h"
 #include "meta/store/server_table.h"
 
 namespace medfs::meta {
@@ -25,6 +26,15 @@ absl::StatusOr<v1::AllocateChunksReply> MetaStore::AllocateChunks(
   RETURN_IF_ERROR(pipeline_->Run(
       [&](Txn& txn) { return AllocateChunksLogic(txn, request, &out); }));
   return out;
+}
+
+void MetaStore::AllocateChunksAsync(const v1::AllocateChunksRequest& request,
+                                    Callback<v1::AllocateChunksReply> done) {
+  Mutate<v1::AllocateChunksReply>(
+      [&](Txn& txn, v1::AllocateChunksReply* out) {
+        return AllocateChunksLogic(txn, request, out);
+      },
+      std::move(done));
 }
 
 absl::Status MetaStore::AllocateChunksLogic(

@@ -2,6 +2,7 @@
 #include "common/status.h"
 #include "meta/store/commit_pipeline.h"
 #include "meta/store/meta_store.h"
+#include "meta/store/mutate.h"
 #include "meta/store/ops/common.h"
 
 namespace medfs::meta {
@@ -12,6 +13,15 @@ absl::StatusOr<v1::Inode> MetaStore::CommitFile(
   RETURN_IF_ERROR(pipeline_->Run(
       [&](Txn& txn) { return CommitFileLogic(txn, request, &out); }));
   return out;
+}
+
+void MetaStore::CommitFileAsync(const v1::CommitFileRequest& request,
+                                Callback<v1::Inode> done) {
+  Mutate<v1::Inode>(
+      [&](Txn& txn, v1::Inode* out) {
+        return CommitFileLogic(txn, request, out);
+      },
+      std::move(done));
 }
 
 absl::Status MetaStore::CommitFileLogic(Txn& txn,

@@ -4,6 +4,7 @@
 #include "meta/store/commit_pipeline.h"
 #include "meta/store/id_allocator.h"
 #include "meta/store/meta_store.h"
+#include "meta/store/mutate.h"
 #include "meta/store/ops/common.h"
 
 namespace medfs::meta {
@@ -27,6 +28,15 @@ absl::StatusOr<v1::Inode> MetaStore::CreateFile(
   RETURN_IF_ERROR(pipeline_->Run(
       [&](Txn& txn) { return CreateFileLogic(txn, request, &out); }));
   return out;
+}
+
+void MetaStore::CreateFileAsync(const v1::CreateFileRequest& request,
+                                Callback<v1::Inode> done) {
+  Mutate<v1::Inode>(
+      [&](Txn& txn, v1::Inode* out) {
+        return CreateFileLogic(txn, request, out);
+      },
+      std::move(done));
 }
 
 absl::Status MetaStore::CreateFileLogic(Txn& txn,

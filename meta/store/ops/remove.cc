@@ -16,6 +16,20 @@ absl::Status MetaStore::RmDir(uint64_t parent, absl::string_view name) {
       [&](Txn& txn) { return RemoveLogic(txn, parent, name, true); });
 }
 
+void MetaStore::UnlinkAsync(uint64_t parent, absl::string_view name,
+                            StatusCallback done) {
+  pipeline_->RunAsync(
+      [&](Txn& txn) { return RemoveLogic(txn, parent, name, false); },
+      std::move(done));
+}
+
+void MetaStore::RmDirAsync(uint64_t parent, absl::string_view name,
+                           StatusCallback done) {
+  pipeline_->RunAsync(
+      [&](Txn& txn) { return RemoveLogic(txn, parent, name, true); },
+      std::move(done));
+}
+
 absl::Status MetaStore::RemoveLogic(Txn& txn, uint64_t parent_id,
                                     absl::string_view name, bool directory) {
   std::string where = ops::Where(directory ? "rmdir" : "unlink", parent_id, name);

@@ -61,6 +61,12 @@ absl::Status MetaStore::Rename(const v1::RenameRequest& request) {
   return pipeline_->Run([&](Txn& txn) { return RenameLogic(txn, request); });
 }
 
+void MetaStore::RenameAsync(const v1::RenameRequest& request,
+                            StatusCallback done) {
+  pipeline_->RunAsync([&](Txn& txn) { return RenameLogic(txn, request); },
+                      std::move(done));
+}
+
 absl::Status MetaStore::RenameLogic(Txn& txn, const v1::RenameRequest& request) {
   std::string where = absl::StrCat(
       ops::Where("rename", request.src_parent(), request.src_name()), " to dir ",

@@ -5,6 +5,7 @@
 #include "meta/store/keys.h"
 #include "meta/store/kv_store.h"
 #include "meta/store/meta_store.h"
+#include "meta/store/mutate.h"
 #include "meta/store/server_table.h"
 
 namespace medfs::meta {
@@ -15,6 +16,15 @@ absl::StatusOr<v1::RegisterServerReply> MetaStore::RegisterServer(
   RETURN_IF_ERROR(pipeline_->Run(
       [&](Txn& txn) { return RegisterServerLogic(txn, server, &out); }));
   return out;
+}
+
+void MetaStore::RegisterServerAsync(const v1::ServerRecord& server,
+                                    Callback<v1::RegisterServerReply> done) {
+  Mutate<v1::RegisterServerReply>(
+      [&](Txn& txn, v1::RegisterServerReply* out) {
+        return RegisterServerLogic(txn, server, out);
+      },
+      std::move(done));
 }
 
 absl::Status MetaStore::RegisterServerLogic(Txn& txn,

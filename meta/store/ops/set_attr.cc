@@ -2,6 +2,7 @@
 #include "common/status.h"
 #include "meta/store/commit_pipeline.h"
 #include "meta/store/meta_store.h"
+#include "meta/store/mutate.h"
 #include "meta/store/ops/common.h"
 
 namespace medfs::meta {
@@ -28,6 +29,13 @@ absl::StatusOr<v1::Inode> MetaStore::SetAttr(const v1::SetAttrRequest& request) 
   RETURN_IF_ERROR(pipeline_->Run(
       [&](Txn& txn) { return SetAttrLogic(txn, request, &out); }));
   return out;
+}
+
+void MetaStore::SetAttrAsync(const v1::SetAttrRequest& request,
+                             Callback<v1::Inode> done) {
+  Mutate<v1::Inode>(
+      [&](Txn& txn, v1::Inode* out) { return SetAttrLogic(txn, request, out); },
+      std::move(done));
 }
 
 absl::Status MetaStore::SetAttrLogic(Txn& txn, const v1::SetAttrRequest& request,

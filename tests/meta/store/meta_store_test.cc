@@ -4,6 +4,8 @@
 
 #include <thread>
 
+#include "absl/synchronization/notification.h"
+
 #include "gtest/gtest.h"
 #include "tests/meta/store/test_util.h"
 
@@ -91,6 +93,47 @@ TEST_F(StoreTest, SecondOpenOfTheSameDatabaseFails) {
   auto second = MetaStore::Open(Options());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable)
       << second.status();
+}
+
+}  // namespace
+}  // namespace medfs::meta
+
+namespace medfs::meta {
+namespace {
+
+TEST_F(StoreTest, AsyncFormsAnswerOnceWithTheBlockingOutcome) {
+  absl::Notification made;
+  absl::StatusOr<v1::Inode> dir;
+  v1::MkDirRequest mkdir;
+  mkdir.set_parent(kRootInode);
+  mkdir.set_name("d");
+  store_->MkDirAsync(mkdir, [&](absl::StatusOr<v1::Inode> result) {
+    dir = std::move(result);
+    made.Notify();
+  });
+  made.WaitForNotification();
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  EXPECT_EQ(store_->Lookup(kRootInode, "d")->id(), dir->id()) << "durable";
+
+  absl::Notification failed;
+  absl::StatusOr<v1::Inode> again;
+  store_->MkDirAsync(mkdir, [&](absl::StatusOr<v1::Inode> result) {
+    again = std::move(result);
+    failed.Notify();
+  });
+  failed.WaitForNotification();
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists);
+
+  absl::Notification removed;
+  absl::Status rmdir;
+  store_->RmDirAsync(kRootInode, "d", [&](absl::Status status) {
+    rmdir = status;
+    removed.Notify();
+  });
+  removed.WaitForNotification();
+  EXPECT_TRUE(rmdir.ok()) << rmdir;
+  EXPECT_EQ(store_->Lookup(kRootInode, "d").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -1,0 +1,29 @@
+// MetaStore::Mutate: the asynchronous form shared by the mutations in ops/.
+// Private to meta/store.
+#pragma once
+
+#include <memory>
+#include <utility>
+
+#include "meta/store/commit_pipeline.h"
+#include "meta/store/meta_store.h"
+
+namespace medfs::meta {
+
+template <typename T, typename Logic>
+void MetaStore::Mutate(Logic logic, Callback<T> done) {
+  auto result = std::make_unique<T>();
+  T* out = result.get();
+  pipeline_->RunAsync(
+      [&](Txn& txn) { return logic(txn, out); },
+      [result = std::move(result), done = std::move(done)](
+          absl::Status status) mutable {
+        if (!status.ok()) {
+          done(std::move(status));
+          return;
+        }
+        done(std::move(*result));
+      });
+}
+
+}  // namespace medfs::meta
