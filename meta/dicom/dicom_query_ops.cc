@@ -144,19 +144,45 @@ absl::Status QueryRun::ScanIndex(int plan, const std::string& resume) {
   dicom::RangeFor(request_.dataset(), predicates_[plan], &range);
   auto it = Iter(range.end);
   it->Seek(resume.empty() ? range.begin : resume + std::string(1, '\0'));
-  for (; it->Valid(); it->Next()) {
-    std::string sop = dicom::SopFromIndexKey(absl::string_view(it->key().data(), it->key().size()),
-                                             range.value_offset, range.numeric);
-    ASSIGN_OR_RETURN(std::optional<std::string> raw,
-                     kv_->Get(Cf::kDicom, dicom::InstanceKey(request_.dataset(), sop),
-                              snapshot_.get()));
-    v1::DicomInstance r;
-    if (!raw || !r.ParseFromString(*raw)) {
-      return absl::DataLossError(absl::StrCat("query: index entry without instance ", sop));
+  // Instance records are fetched in batches with one MultiGet each.
+  std::vector<std::string> index_keys, keys;
+  auto flush = [&]() -> absl::StatusOr<bool> {
+    std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snapshot_.get();
+    // The batched MultiGet looks the keys up file by file.
+    kv_->db()->MultiGet(ro, kv_->handle(Cf::kDicom), keys.size(), slices.data(),
+                        values.data(), statuses.data(), /*sorted_input=*/false);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      v1::DicomInstance r;
+      if (!statuses[i].ok() ||
+          !r.ParseFromArray(values[i].data(), static_cast<int>(values[i].size()))) {
+        return absl::DataLossError(absl::StrCat("query: index entry without instance record ",
+                                                keys[i].substr(1)));
+      }
+      if (!Emit(r, index_keys[i])) return false;
     }
-    if (!Emit(r, it->key().ToString())) return absl::OkStatus();
+    keys.clear();
+    index_keys.clear();
+    return true;
+  };
+  for (; it->Valid(); it->Next()) {
+    std::string sop = dicom::SopFromIndexKey(
+        absl::string_view(it->key().data(), it->key().size()), range.value_offset,
+        range.numeric);
+    keys.push_back(dicom::InstanceKey(request_.dataset(), sop));
+    index_keys.push_back(it->key().ToString());
+    if (keys.size() == 256) {
+      ASSIGN_OR_RETURN(bool more, flush());
+      if (!more) return absl::OkStatus();
+    }
   }
-  return FromRocksStatus(it->status(), "query: scanning index");
+  RETURN_IF_ERROR(FromRocksStatus(it->status(), "query: scanning index"));
+  ASSIGN_OR_RETURN(bool more, flush());
+  (void)more;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::QueryDicomReply> QueryRun::Execute() {
