@@ -25,6 +25,7 @@ struct CommandFlags {
   bool long_format = false;  // -l: ls with attributes
   bool parents = false;    // -p: mkdir creates missing parents
   bool progress = true;    // progress lines on stderr for big transfers
+  int jobs = 4;            // put -r: files uploaded in parallel
 };
 
 struct CommandContext {

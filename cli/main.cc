@@ -34,7 +34,7 @@ ABSL_FLAG(bool, verbose, false, "log client warnings on stderr");
 // DICOM commands (cli/ingest/dicom_commands.h); dashed spellings such as
 // --key-file are accepted too (NormalizeDicomFlagNames).
 ABSL_FLAG(std::string, dataset, "", "ingest: dataset (top-level folder) to load into");
-ABSL_FLAG(uint32_t, jobs, 4, "ingest: parse threads and upload threads");
+ABSL_FLAG(uint32_t, jobs, 4, "ingest: parse and upload threads; put -r: files uploaded in parallel");
 ABSL_FLAG(std::string, deidentify, "", "ingest: 'basic' = DICOM PS3.15 Basic Profile");
 ABSL_FLAG(bool, retain_dates, false, "ingest: Retain Longitudinal Temporal Information (shifted dates)");
 ABSL_FLAG(bool, retain_patient_characteristics, false, "ingest: Retain Patient Characteristics");
@@ -143,6 +143,7 @@ int main(int argc, char** argv) {
   context.flags.long_format = absl::GetFlag(FLAGS_l);
   context.flags.parents = absl::GetFlag(FLAGS_p);
   context.flags.progress = absl::GetFlag(FLAGS_progress);
+  context.flags.jobs = static_cast<int>(absl::GetFlag(FLAGS_jobs));
 
   medfs::client::ClientOptions options;
   options.meta_address = MetaAddress();

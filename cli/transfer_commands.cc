@@ -7,11 +7,15 @@
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
+#include <algorithm>
+#include <atomic>
 #include <memory>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "cli/cli.h"
 #include "cli/transfer.h"
@@ -66,8 +70,17 @@ absl::StatusOr<uint64_t> EnsureRemoteDir(client::Client* client,
   return made->id();
 }
 
-absl::Status PutTree(CommandContext& c, const fs::path& local,
-                     const std::string& remote) {
+// One file of a `put -r`.
+struct PutJob {
+  std::string local;
+  uint64_t parent = 0;
+  std::string name;
+  std::string remote;
+};
+
+// Creates the remote folders of the tree under `local` and lists its files.
+absl::Status WalkTree(CommandContext& c, const fs::path& local,
+                      const std::string& remote, std::vector<PutJob>* jobs) {
   ASSIGN_OR_RETURN(uint64_t dir, EnsureRemoteDir(c.client, remote));
   std::error_code error;
   std::vector<fs::directory_entry> entries;
@@ -86,12 +99,42 @@ absl::Status PutTree(CommandContext& c, const fs::path& local,
       std::fprintf(c.err, "medfs: put %s: skipping symbolic link\n",
                    entry.path().c_str());
     } else if (entry.is_directory()) {
-      RETURN_IF_ERROR(PutTree(c, entry.path(), child));
+      RETURN_IF_ERROR(WalkTree(c, entry.path(), child, jobs));
     } else if (entry.is_regular_file()) {
-      RETURN_IF_ERROR(PutFile(c, entry.path().string(), dir, name, child));
+      jobs->push_back(PutJob{entry.path().string(), dir, name, child});
     }
   }
   return absl::OkStatus();
+}
+
+// Uploads a folder tree: folders first, then the files by c.flags.jobs
+// threads (small files are bound by round trips, not bandwidth). Stops at
+// the first error, which it returns.
+absl::Status PutTree(CommandContext& c, const fs::path& local,
+                     const std::string& remote) {
+  std::vector<PutJob> jobs;
+  RETURN_IF_ERROR(WalkTree(c, local, remote, &jobs));
+  std::atomic<size_t> next{0};
+  absl::Mutex mu;
+  absl::Status first_error;
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < jobs.size();) {
+      const PutJob& job = jobs[i];
+      absl::Status s = PutFile(c, job.local, job.parent, job.name, job.remote);
+      if (!s.ok()) {
+        absl::MutexLock lock(&mu);
+        if (first_error.ok()) first_error = s;
+        next.store(jobs.size());
+      }
+    }
+  };
+  const size_t threads =
+      std::clamp<size_t>(c.flags.jobs, 1, std::max<size_t>(1, jobs.size()));
+  std::vector<std::thread> workers;
+  for (size_t t = 1; t < threads; ++t) workers.emplace_back(work);
+  work();
+  for (std::thread& w : workers) w.join();
+  return first_error;
 }
 
 absl::Status GetTree(CommandContext& c, Downloader& downloader,
