@@ -12,6 +12,7 @@
 // read_ratio compares with the loopback's RMA write (the read path: server
 // writes into the client), write_ratio with its RMA read (the write path:
 // server pulls from the client); loopback_gibps is the RMA write figure.
+// Use --parent_dir=/dev/shm to take the disk (fdatasync on seal) out.
 // Binaries come from $MEDFS_BIN_DIR, else the folder of this executable.
 #include <unistd.h>
 
@@ -41,6 +42,7 @@ ABSL_FLAG(int, parallel_pieces, 16, "client max_parallel_pieces");
 ABSL_FLAG(int, write_stripes, 4, "client write_stripes");
 ABSL_FLAG(int64_t, write_chunk_mib, 16, "client write_chunk_bytes (MiB)");
 ABSL_FLAG(int, io_buffers, 32, "client io_buffer_count");
+ABSL_FLAG(int, replication, 0, "replicas per chunk of the written file (0: cluster default, 2)");
 ABSL_FLAG(std::string, loopback_bytes, "1G", "bytes per loopback direction");
 ABSL_FLAG(std::string, parent_dir, "", "where the cluster's folder goes");
 
@@ -133,6 +135,7 @@ absl::Status Run() {
   options.write_stripes = absl::GetFlag(FLAGS_write_stripes);
   options.write_chunk_bytes = absl::GetFlag(FLAGS_write_chunk_mib) * kMiB;
   options.io_buffer_count = absl::GetFlag(FLAGS_io_buffers);
+  options.replication = absl::GetFlag(FLAGS_replication);
   ASSIGN_OR_RETURN(auto client, client::Client::Connect(options));
 
   const uint64_t bytes = absl::GetFlag(FLAGS_mib) * kMiB;
@@ -151,14 +154,19 @@ absl::Status Run() {
   client.reset();
   cluster.reset();
   ASSIGN_OR_RETURN(auto loopback, Loopback());
+  // Each written byte crosses the fabric once per replica (client -> first
+  // replica -> second ...): write_ratio_per_replica scales by that.
+  const int replicas = options.replication != 0 ? options.replication
+                                                : cluster_options.replication;
   std::printf(
       "storage_bench read_gibps=%.2f write_gibps=%.2f loopback_gibps=%.2f "
       "read_ratio=%.2f write_ratio=%.2f chunkserver_peak_rss_mib=%.0f "
       "meta_peak_rss_mib=%.0f cold_read_gibps=%.2f loopback_read_gibps=%.2f "
-      "bytes=%llu\n",
+      "replicas=%d write_ratio_per_replica=%.2f bytes=%llu\n",
       warm, written.second, loopback.first, warm / loopback.first,
       written.second / loopback.second, cs_rss / double(kMiB),
-      meta_rss / double(kMiB), cold, loopback.second,
+      meta_rss / double(kMiB), cold, loopback.second, replicas,
+      written.second * replicas / loopback.second,
       static_cast<unsigned long long>(bytes));
   return absl::OkStatus();
 }
