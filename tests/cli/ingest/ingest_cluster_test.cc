@@ -189,6 +189,7 @@ TEST_F(IngestClusterTest, KilledCliThenRerunStoresEachInstanceOnce) {
   (*cli)->Kill(SIGKILL);
   uint64_t before = Info("crash").stats().instances();
   ASSERT_GT(before, 0u);
+  EXPECT_LT(before, sources.size()) << "the CLI finished before it was killed";
   std::string out;
   ASSERT_EQ(Run(absl::StrCat("ingest ", tmp.Sub("src"), " --dataset crash"), &out), 0) << out;
   EXPECT_EQ(Info("crash").stats().instances(), sources.size()) << "killed at " << before;
@@ -207,6 +208,7 @@ TEST_F(IngestClusterTest, KilledMetaThenRerunStoresEachInstanceOnce) {
       tmp.Sub("cli.log"));
   ASSERT_TRUE(cli.ok());
   WaitForSomeInstances(this, [&] { return Info("metakill").stats().instances(); });
+  EXPECT_TRUE((*cli)->running()) << "the CLI finished before meta was killed";
   ASSERT_TRUE(cluster_->KillMeta(9).ok());
   ASSERT_TRUE(cluster_->RestartMeta().ok());
   ASSERT_TRUE(cluster_->WaitForServersUp(3, absl::Seconds(60)).ok());
