@@ -20,6 +20,8 @@ class Loader::Worker {
   std::vector<float> slices;  // series: count x C x H x W
   std::vector<float> volume;  // series: D x C x H x W
   uint64_t bytes_read = 0;
+  // ScratchBytes() as of the last sample, readable from any thread.
+  std::atomic<size_t> scratch_bytes{0};
 
   size_t ScratchBytes() const {
     return io.capacity() + image.data.capacity() +
@@ -215,6 +217,7 @@ void Loader::WorkerLoop(Worker* w) {
     uint64_t before = w->bytes_read;
     absl::Status status = ProcessSample(w, sample, out);
     if (!status.ok()) std::memset(out, 0, sample_bytes);
+    w->scratch_bytes.store(w->ScratchBytes(), std::memory_order_relaxed);
     absl::MutexLock lock(&mu_);
     stats_.bytes_read += w->bytes_read - before;
     Pending& p = pending_[batch];
@@ -320,7 +323,7 @@ LoaderStats Loader::Stats() const {
     s.bytes_per_second = s.bytes_read / s.elapsed_seconds;
   }
   s.memory_bytes = batch_memory_bytes_;
-  for (const auto& w : workers_) s.memory_bytes += w->ScratchBytes();
+  for (const auto& w : workers_) s.memory_bytes += w->scratch_bytes.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -1,11 +1,14 @@
 // The loader against a real cluster (meta + 3 chunkservers, R=2): pixel
 // bytes fetched from the chunkservers by the cluster PixelSource, and an
 // epoch that survives a chunkserver killed in its middle.
+#include <cstdlib>
+#include <filesystem>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "client/client.h"
 #include "gtest/gtest.h"
+#include "loader/pipeline/cluster_source.h"
 #include "loader/pipeline/open.h"
 #include "tests/integration/test_cluster.h"
 #include "tests/loader/test_dicom.h"
@@ -111,6 +114,49 @@ TEST_F(LoaderClusterTest, ChunkserverKilledMidEpochDoesNotFailTheEpoch) {
   EXPECT_EQ(seen.size(), static_cast<size_t>(kSlices));
   EXPECT_EQ((*l)->Stats().failures, 0u);
   ASSERT_TRUE(cluster_->RestartChunkserver(1).ok());
+}
+
+TEST_F(LoaderClusterTest, IngestedDatasetIsReadThroughTheDicomIndex) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(cluster_->root()) / "ingest_src";
+  fs::create_directories(dir);
+  for (int k = 0; k < 10; ++k) {
+    loader::testing::TestInstance t;
+    t.sop_uid = absl::StrCat("1.2.840.98.", k);
+    t.series_uid = "1.2.840.98.100";
+    t.rows = t.columns = 32;
+    t.fill = static_cast<int16_t>(k * 100);
+    loader::testing::WriteInstance((dir / absl::StrCat("i", k, ".dcm")).string(), t);
+  }
+  std::string cmd = absl::StrCat(TestCluster::BinaryPath("medfs"), " --meta=", cluster_->meta_address(),
+                                 " ingest --dataset=indexed ", dir.string(), " > ",
+                                 cluster_->root(), "/logs/ingest.log 2>&1");
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  ClusterSourceOptions c;
+  c.meta_address = cluster_->meta_address();
+  c.dataset = "indexed";
+  c.query = "Modality = CT";
+  auto opened = OpenCluster(c);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_TRUE(opened->from_index);
+  ASSERT_EQ(opened->catalog.records.size(), 10u);
+  for (const auto& r : opened->catalog.records) EXPECT_NE(r.inode(), 0u) << r.sop_instance_uid();
+  LoaderOptions lo = Options().loader;
+  lo.transform.window = Window{500.5, 1001};
+  auto l = Loader::Create(std::move(opened->catalog), opened->source, lo);
+  ASSERT_TRUE(l.ok()) << l.status();
+  size_t n = 0;
+  while (true) {
+    auto b = (*l)->Next();
+    ASSERT_TRUE(b.ok()) << b.status();
+    if (!b->has_value()) break;
+    const float* px = reinterpret_cast<const float*>((**b).images->bytes.data());
+    for (uint32_t i = 0; i < (**b).size; ++i, ++n) {
+      int k = std::stoi((**b).uids[i].substr((**b).uids[i].rfind('.') + 1));
+      EXPECT_NEAR(px[i * 256], k * 100 / 1000.f, 1e-5);
+    }
+  }
+  EXPECT_EQ(n, 10u);
 }
 
 }  // namespace
