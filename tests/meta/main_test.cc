@@ -196,11 +196,19 @@ void VerifyStream(MetaServerTest* test,
     auto must = [&](int op) { return op < s.acked; };
     auto may = [&](int op) { return op <= s.acked; };
     EXPECT_FALSE(in_a && in_b) << x << " is in both directories: half a rename";
-    if (must(rename)) EXPECT_TRUE(in_b && !in_a) << x << " rename acknowledged";
-    else if (must(create)) EXPECT_TRUE(in_a || (may(rename) && in_b)) << x;
-    else EXPECT_TRUE(!in_b && (may(create) || !in_a)) << x;
-    if (must(mkdir)) EXPECT_TRUE(dir) << "d" << i << " acknowledged";
-    if (!may(mkdir)) EXPECT_FALSE(dir) << "d" << i << " never sent";
+    if (must(rename)) {
+      EXPECT_TRUE(in_b && !in_a) << x << " rename acknowledged";
+    } else if (must(create)) {
+      EXPECT_TRUE(in_a || (may(rename) && in_b)) << x << " create acknowledged";
+    } else {
+      EXPECT_TRUE(!in_b && (may(create) || !in_a)) << x << " never sent";
+    }
+    if (must(mkdir)) {
+      EXPECT_TRUE(dir) << "d" << i << " acknowledged";
+    }
+    if (!may(mkdir)) {
+      EXPECT_FALSE(dir) << "d" << i << " never sent";
+    }
   }
 }
 

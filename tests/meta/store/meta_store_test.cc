@@ -60,7 +60,9 @@ TEST_F(StoreTest, IdsAreNeverReusedAcrossRestarts) {
   uint64_t previous = 0;
   for (int i = 0; i < 40; ++i) {
     uint64_t id = MkDir(kRootInode, absl::StrCat("d", i)).id();
-    if (previous != 0) EXPECT_EQ(id, previous + 1);
+    if (previous != 0) {
+      EXPECT_EQ(id, previous + 1);
+    }
     previous = id;
   }
 }
