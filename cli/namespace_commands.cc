@@ -2,12 +2,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "cli/cli.h"
@@ -125,9 +127,9 @@ absl::Status RunStat(CommandContext& c) {
       resolved.id(), resolved.type() == v1::FILE_TYPE_REGULAR);
   if (!full.ok()) return PathError(path, full.status());
   const v1::Inode& a = *full;
-  std::vector<uint64_t> chunks;
+  std::vector<uint64_t> chunks;  // distinct, in file order
   for (const v1::Extent& e : a.extents()) {
-    if (chunks.empty() || chunks.back() != e.chunk_id()) {
+    if (std::find(chunks.begin(), chunks.end(), e.chunk_id()) == chunks.end()) {
       chunks.push_back(e.chunk_id());
     }
   }
@@ -147,6 +149,13 @@ absl::Status RunStat(CommandContext& c) {
                ModeString(a).c_str(), a.uid(), a.gid());
   if (a.type() == v1::FILE_TYPE_SYMLINK) {
     std::fprintf(c.out, "Target: %s\n", a.symlink_target().c_str());
+  }
+  if (!chunks.empty()) {
+    constexpr size_t kShown = 16;
+    std::vector<uint64_t> shown(chunks.begin(),
+                                chunks.begin() + std::min(kShown, chunks.size()));
+    std::fprintf(c.out, "Chunk ids: %s%s\n", absl::StrJoin(shown, " ").c_str(),
+                 chunks.size() > kShown ? " ..." : "");
   }
   std::fprintf(c.out, "Modify: %s\nChange: %s\n", TimeString(a.mtime_ns()).c_str(),
                TimeString(a.ctime_ns()).c_str());

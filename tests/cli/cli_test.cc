@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -171,6 +172,38 @@ TEST_F(CliTest, PutGetCatReplaceAndTrees) {
   Result missing = Medfs({"get", "/data/nope", (local_ / "x").string()});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_EQ(missing.err, "medfs: get /data/nope: not found\n");
+}
+
+TEST_F(CliTest, ChecksumMismatchOnAllReplicas) {
+  WriteFile(local_ / "victim", RandomBytes(100000, 4));
+  ASSERT_EQ(Medfs({"put", (local_ / "victim").string(), "/victim"}).exit_code, 0);
+  Result stat = Medfs({"stat", "/victim"});
+  const size_t at = stat.out.find("Chunk ids: ");
+  ASSERT_NE(at, std::string::npos) << stat.out;
+  const uint64_t chunk = std::stoull(stat.out.substr(at + 11));
+  int corrupted = 0;
+  for (int i = 0; i < cluster_->chunkserver_count(); ++i) {
+    char name[64];
+    std::snprintf(name, sizeof(name), "chunks/%02x/%016llx",
+                  static_cast<unsigned>(chunk % 256),
+                  static_cast<unsigned long long>(chunk));
+    const std::string path = cluster_->chunkserver_dir(i) + "/" + name;
+    if (!fs::exists(path)) continue;
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(8192 + 10);
+    char b = 0;
+    f.read(&b, 1);
+    b ^= 0x01;
+    f.seekp(8192 + 10);
+    f.write(&b, 1);
+    ++corrupted;
+  }
+  ASSERT_EQ(corrupted, 2);
+  Result cat = Medfs({"cat", "/victim"});
+  EXPECT_EQ(cat.exit_code, 1);
+  EXPECT_TRUE(absl::StartsWith(
+      cat.err, "medfs: cat /victim: checksum mismatch on all replicas: "))
+      << cat.err;
 }
 
 TEST_F(CliTest, StatusAndUnreachableMeta) {
