@@ -32,7 +32,9 @@ start_one() {  # name, then the command line
 
 wait_for_servers() {  # count
   for _ in $(seq 1 300); do
-    up=$("$bin/medfs" --meta="$meta" status 2>/dev/null | grep -c ' UP ' || true)
+    up=$("$bin/medfs" --meta="$meta" status 2>/dev/null |
+         sed -n 's/^total: [0-9]* servers (\([0-9]*\) up).*/\1/p')
+    up=${up:-0}
     [ "$up" -ge "$1" ] && return 0
     sleep 0.2
   done
