@@ -61,10 +61,10 @@ void ReplyAttr(fuse_req_t req, const absl::StatusOr<v1::Inode>& inode,
 }
 
 // Tells the kernel to drop what it cached of `ino` (attributes, and pages
-// unless attributes_only). Called after the reply, never while the kernel
-// may hold page locks of the inode for this request.
-void Invalidate(fuse_req_t req, fuse_ino_t ino, bool attributes_only) {
-  fuse_session* session = State(req)->session.load();
+// unless attributes_only). Called after the reply (so with the session, as
+// the request is gone), never while the kernel may hold page locks of the
+// inode for this request.
+void Invalidate(fuse_session* session, fuse_ino_t ino, bool attributes_only) {
   if (session == nullptr) return;
   int rc = fuse_lowlevel_notify_inval_inode(session, ino, attributes_only ? -1 : 0, 0);
   if (rc != 0 && rc != -ENOENT) {
@@ -183,7 +183,9 @@ void FillOpenInfo(const OpenResult& opened, fuse_file_info* fi) {
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   absl::StatusOr<OpenResult> opened = Fs(req)->Open(ino, fi->flags);
   if (!opened.ok()) return ReplyError(req, opened.status());
-  if (opened->invalidate_attributes) Invalidate(req, ino, /*attributes_only=*/true);
+  if (opened->invalidate_attributes) {
+    Invalidate(State(req)->session.load(), ino, /*attributes_only=*/true);
+  }
   FillOpenInfo(*opened, fi);
   if (fuse_reply_open(req, fi) == -ENOENT) Fs(req)->Release(opened->file);
 }
@@ -217,16 +219,18 @@ void Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size,
 }
 
 void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  fuse_session* session = State(req)->session.load();
   absl::StatusOr<bool> committed = Fs(req)->Flush(File(fi));
   if (!committed.ok()) return ReplyError(req, committed.status());
-  fuse_reply_err(req, 0);
-  if (*committed) Invalidate(req, ino, /*attributes_only=*/false);
+  fuse_reply_err(req, 0);  // `req` is gone from here on
+  if (*committed) Invalidate(session, ino, /*attributes_only=*/false);
 }
 
 void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  fuse_session* session = State(req)->session.load();
   const bool committed = Fs(req)->Release(File(fi));
-  fuse_reply_err(req, 0);
-  if (committed) Invalidate(req, ino, /*attributes_only=*/false);
+  fuse_reply_err(req, 0);  // `req` is gone from here on
+  if (committed) Invalidate(session, ino, /*attributes_only=*/false);
 }
 
 void Fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info* fi) {

@@ -1,6 +1,7 @@
 #include "tests/client-fuse/mount_util.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -72,7 +73,9 @@ std::string MakeTempDir(const std::string& prefix) {
   const char* tmp = std::getenv("TMPDIR");
   std::string pattern = absl::StrCat(tmp ? tmp : "/tmp", "/", prefix, "-XXXXXX");
   char* made = ::mkdtemp(pattern.data());
-  return made == nullptr ? std::string() : std::string(made);
+  if (made == nullptr) return std::string();
+  ::chmod(made, 0755);  // other users (permission tests) must reach the mount
+  return std::string(made);
 }
 
 absl::StatusOr<std::unique_ptr<MountProcess>> MountProcess::Start(
