@@ -57,7 +57,7 @@ def compress(src, dst, tool):
 
 
 def warm(folder):
-    for f in glob.glob(folder + "/*.dcm"):
+    for f in glob.glob(folder + "/**/*.dcm", recursive=True):
         with open(f, "rb") as h:
             h.read()
 
@@ -67,7 +67,7 @@ def torch_baseline(folder, batches):
     import torch
     import torch.nn.functional as F
 
-    files = sorted(glob.glob(folder + "/*.dcm"))
+    files = sorted(glob.glob(folder + "/**/*.dcm", recursive=True))
 
     class Slices(torch.utils.data.Dataset):
         def __len__(self):
@@ -130,7 +130,10 @@ def main():
     p.add_argument("--make", type=int, default=0)
     p.add_argument("--meta", default=None)
     p.add_argument("--dataset", default=None, help="cluster dataset (uncompressed)")
-    p.add_argument("--mount", default=None, help="medfs-mount path of the same dataset")
+    p.add_argument("--mount", default=None, help="medfs-mount mount point (datasets below it)")
+    p.add_argument("--ingest", action="store_true",
+                   help="ingest the three variants first (medfs ingest into DATASET, "
+                        "DATASET_jpeg-ls, DATASET_rle)")
     p.add_argument("--batches", type=int, default=20)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     args = p.parse_args()
@@ -143,19 +146,30 @@ def main():
     rows = []
     for name, folder in variants.items():
         warm(folder)
-        meta, dataset = (args.meta, args.dataset) if (args.meta and name == "uncompressed") else (None, folder)
-        baseline_dir = args.mount if (args.mount and name == "uncompressed") else folder
+        meta, dataset, baseline_dir = None, folder, folder
+        if args.meta:
+            meta = args.meta
+            dataset = args.dataset + ("" if name == "uncompressed" else "_" + name)
+            if args.ingest:
+                binary = os.path.join(os.environ.get("MEDFS_BIN_DIR", "build/bin"), "medfs")
+                subprocess.run([binary, f"--meta={meta}", "ingest", f"--dataset={dataset}", folder],
+                               check=True, stdout=subprocess.DEVNULL)
+            if args.mount:
+                baseline_dir = os.path.join(args.mount, dataset)
+        warm(baseline_dir)
         ours, stats = medfs_rate(meta, dataset, args.batches)
         try:
             base = torch_baseline(baseline_dir, max(3, args.batches // 4))
         except Exception as e:  # no pydicom decoder for the syntax
             base = None
             print(f"{name}: pydicom baseline unavailable: {type(e).__name__}: {str(e)[:80]}")
-        row = {"variant": name, "medfs_images_per_s": round(ours, 1),
+        row = {"variant": name, "source": "cluster" if meta else "local",
+               "baseline_reads": baseline_dir, "medfs_images_per_s": round(ours, 1),
                "pytorch_pydicom_images_per_s": round(base, 1) if base else None,
                "ratio_vs_pytorch": round(ours / base, 2) if base else None,
                "consumer_wait_s": round(stats["consumer_wait_seconds"], 2)}
         if name == "uncompressed":
+            warm(folder)
             lim = limit_rate(folder, args.threads)
             row["limit_images_per_s"] = round(lim, 1)
             row["ratio_vs_limit"] = round(ours / lim, 2)

@@ -57,6 +57,8 @@ class ClusterPixelSource : public PixelSource {
   }
 
   std::string Describe() const override { return describe_; }
+  // Reads wait on the network: keep several in flight per core.
+  uint32_t PreferredWorkers() const override { return 8; }
   client::Client* client() { return client_.get(); }
 
  private:

@@ -25,9 +25,9 @@ struct ClusterSourceOptions {
   std::string dataset;       // top-level folder / dataset name
   std::string query;         // QueryDicom expression; empty: all
   std::string fabric_provider = "tcp;ofi_rxm";
-  // Registered client I/O buffers (4 MiB each) for pieces that do not land
-  // in a worker buffer directly.
-  size_t io_buffers = 32;
+  // Client I/O buffers (4 MiB each) for pieces that do not land in a
+  // worker's registered buffer directly (scans); pixel reads bypass them.
+  size_t io_buffers = 8;
 };
 
 struct ClusterDataset {

@@ -122,7 +122,8 @@ void Loader::Start() {
     pending_.clear();
   }
   uint32_t n = options_.threads ? options_.threads
-                                : std::max(1u, std::thread::hardware_concurrency());
+                                : std::max({1u, std::thread::hardware_concurrency(),
+                                            source_->PreferredWorkers()});
   while (workers_.size() < n) workers_.push_back(std::make_unique<Worker>());
   for (uint32_t i = 0; i < n; ++i) {
     threads_.emplace_back([this, w = workers_[i].get()] { WorkerLoop(w); });

@@ -45,7 +45,8 @@ struct LoaderOptions {
   TransformOptions transform;         // size, window, channels, dtype
   SamplerOptions sampler;             // rank, world size, seed, pad/drop
   uint32_t prefetch = 4;              // batches in flight ahead (>= 1)
-  uint32_t threads = 0;               // workers; 0: hardware threads
+  uint32_t threads = 0;               // workers; 0: hardware threads, or
+                                      // more if the source prefers (cluster: 8)
   // A sample that fails to read or decode: dropped from its batch (skip),
   // replaced by zeros (zero), or returned as the error of Next (fail).
   OnError on_error = OnError::kSkip;

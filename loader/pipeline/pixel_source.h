@@ -64,6 +64,10 @@ class PixelSource {
   virtual absl::Status Fetch(const v1::DicomInstance& record,
                              IoBuffer* buffer) = 0;
 
+  // Workers worth running when LoaderOptions.threads is 0 (beyond the
+  // hardware threads): network sources want more reads in flight.
+  virtual uint32_t PreferredWorkers() const { return 0; }
+
   // For logs and stats: "local:/path" or "medfs:host:port/dataset".
   virtual std::string Describe() const = 0;
 };
