@@ -23,6 +23,7 @@ STAT_FILES=${STAT_FILES:-20000}
 STAT_DIRS=${STAT_DIRS:-100}
 PEERS=${PEERS:-passthrough,moosefs}
 root=$(mktemp -d /var/tmp/medfs-fuse-bench.XXXXXX)
+chmod 755 "$root"   # MooseFS daemons run as user mfs
 work=$bin/fuse_bench_workload
 pids=()
 
@@ -31,7 +32,8 @@ cleanup() {
   for m in "$root"/medfs/mnt "$root"/pt/mnt; do fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null; done
   [[ -d $root/mfs ]] && "$here/setup-peers.sh" stop "$root/mfs"
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
+  sleep 2
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
   rm -rf "$root"
 }
 trap cleanup EXIT
@@ -63,9 +65,10 @@ start_medfs() {
     --temp_dir="$root/medfs" "$root/medfs/mnt" > "$root/medfs/logs/mount.log" 2>&1 & pids+=($!)
   medfs_mount_pid=$!
   wait_mounted "$root/medfs/mnt"
-  # Wait until the chunkservers have registered: a small write succeeds.
+  # Wait until the chunkservers have registered: a small write commits
+  # (the workload checks close(), where the commit happens).
   for _ in $(seq 1 300); do
-    echo ok 2>/dev/null > "$root/medfs/mnt/.ready" && break
+    "$work" seqwrite "$root/medfs/mnt/.ready" 1 >/dev/null 2>&1 && break
     sleep 0.2
   done
   rm -f "$root/medfs/mnt/.ready"

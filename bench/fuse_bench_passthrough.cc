@@ -33,7 +33,6 @@ void* Init(fuse_conn_info* conn, fuse_config* cfg) {
   cfg->use_ino = 1;
   cfg->entry_timeout = 1;
   cfg->attr_timeout = 1;
-  cfg->nullpath_ok = 1;
   return nullptr;
 }
 int GetAttr(const char* path, struct stat* st, fuse_file_info* fi) {

@@ -11,6 +11,11 @@ cmd=${1:-}
 root=${2:-}
 MASTER_PORT=19420   # chunkservers -> master
 CLIENT_PORT=19421   # clients -> master
+# MooseFS chunkservers refuse a loopback master address ("use ip address of
+# network controller"), so the peers talk over a documentation address
+# (TEST-NET-1) added to the loopback interface for the run and removed by
+# `stop`. Traffic never leaves the machine.
+PEER_IP=192.0.2.77
 
 install_packages() {
   if command -v mfsmaster >/dev/null && command -v mfschunkserver >/dev/null &&
@@ -24,6 +29,7 @@ install_packages() {
 
 start() {
   install_packages
+  ip addr show dev lo | grep -q "$PEER_IP/32" || ip addr add "$PEER_IP/32" dev lo
   mkdir -p "$root"/master "$root"/mnt
   local user=mfs
   id -u mfs >/dev/null 2>&1 || user=root
@@ -35,11 +41,11 @@ WORKING_USER = $user
 WORKING_GROUP = $user
 DATA_PATH = $root/master
 EXPORTS_FILENAME = $root/master/mfsexports.cfg
-MATOML_LISTEN_HOST = 127.0.0.1
+MATOML_LISTEN_HOST = $PEER_IP
 MATOML_LISTEN_PORT = 19419
-MATOCS_LISTEN_HOST = 127.0.0.1
+MATOCS_LISTEN_HOST = $PEER_IP
 MATOCS_LISTEN_PORT = $MASTER_PORT
-MATOCL_LISTEN_HOST = 127.0.0.1
+MATOCL_LISTEN_HOST = $PEER_IP
 MATOCL_LISTEN_PORT = $CLIENT_PORT
 CFG
   if [[ ! -f $root/master/metadata.mfs ]]; then
@@ -58,20 +64,20 @@ WORKING_USER = $user
 WORKING_GROUP = $user
 DATA_PATH = $cs
 HDD_CONF_FILENAME = $cs/mfshdd.cfg
-MASTER_HOST = 127.0.0.1
+MASTER_HOST = $PEER_IP
 MASTER_PORT = $MASTER_PORT
-CSSERV_LISTEN_HOST = 127.0.0.1
+CSSERV_LISTEN_HOST = $PEER_IP
 CSSERV_LISTEN_PORT = $((19430 + i))
 CFG
     chown -R "$user:" "$cs"
     mfschunkserver -c "$cs/mfschunkserver.cfg" start
   done
-  mfsmount "$root/mnt" -H 127.0.0.1 -P $CLIENT_PORT -o mfscachemode=AUTO >/dev/null
+  mfsmount "$root/mnt" -H $PEER_IP -P $CLIENT_PORT -o mfscachemode=AUTO >/dev/null
   mfssetgoal -r 2 "$root/mnt" >/dev/null 2>&1 || mfssetsclass -r 2 "$root/mnt" >/dev/null 2>&1 || true
   # Wait until the three chunkservers are connected (writes need two).
   for _ in $(seq 1 100); do
     local n
-    n=$(mfscli -H 127.0.0.1 -P $CLIENT_PORT -SCS -s , 2>/dev/null | grep -c '127.0.0.1' || true)
+    n=$(mfscli -H $PEER_IP -P $CLIENT_PORT -SCS -s , 2>/dev/null | grep -c "$PEER_IP" || true)
     [[ $n -ge 3 ]] && break
     sleep 0.2
   done
@@ -83,6 +89,7 @@ stop() {
     [[ -f $root/cs$i/mfschunkserver.cfg ]] && mfschunkserver -c "$root/cs$i/mfschunkserver.cfg" stop >/dev/null 2>&1 || true
   done
   [[ -f $root/master/mfsmaster.cfg ]] && mfsmaster -c "$root/master/mfsmaster.cfg" stop >/dev/null 2>&1 || true
+  ip addr del "$PEER_IP/32" dev lo 2>/dev/null || true
 }
 
 case $cmd in
