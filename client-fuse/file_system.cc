@@ -95,9 +95,17 @@ absl::StatusOr<v1::Inode> FileSystem::Lookup(uint64_t parent,
 
 absl::StatusOr<v1::Inode> FileSystem::GetAttr(uint64_t inode, OpenFile* file) {
   if (file != nullptr && file->reader != nullptr) {
-    // A reader sees the version it opened, size included.
-    ASSIGN_OR_RETURN(v1::Inode attributes, client_->GetAttr(inode, false));
-    attributes.set_size(file->reader->inode().size());
+    // A reader sees the version it opened, size included, even after the
+    // file was removed (an open file stays readable, with no links).
+    absl::StatusOr<v1::Inode> attributes = client_->GetAttr(inode, false);
+    if (absl::IsNotFound(attributes.status())) {
+      v1::Inode opened = file->reader->inode();
+      opened.clear_extents();
+      opened.set_nlink(0);
+      return opened;
+    }
+    RETURN_IF_ERROR(attributes.status());
+    attributes->set_size(file->reader->inode().size());
     return attributes;
   }
   ASSIGN_OR_RETURN(v1::Inode attributes, client_->GetAttr(inode, false));
