@@ -12,10 +12,14 @@ root=${2:-}
 MASTER_PORT=19420   # chunkservers -> master
 CLIENT_PORT=19421   # clients -> master
 # MooseFS chunkservers refuse a loopback master address ("use ip address of
-# network controller"), so the peers talk over a documentation address
-# (TEST-NET-1) added to the loopback interface for the run and removed by
-# `stop`. Traffic never leaves the machine.
+# network controller"), so the peers run inside a network namespace of our
+# own (medfs-peers) whose loopback interface also carries a documentation
+# address (TEST-NET-1). Only the network namespace is entered (nsenter
+# --net), so the MooseFS FUSE mount is visible to the benchmark as usual;
+# nothing is added to the host's interfaces and `stop` deletes the namespace.
 PEER_IP=192.0.2.77
+NETNS=medfs-peers
+in_ns() { nsenter --net="/run/netns/$NETNS" "$@"; }
 
 install_packages() {
   if command -v mfsmaster >/dev/null && command -v mfschunkserver >/dev/null &&
@@ -29,7 +33,10 @@ install_packages() {
 
 start() {
   install_packages
-  ip addr show dev lo | grep -q "$PEER_IP/32" || ip addr add "$PEER_IP/32" dev lo
+  ip netns list | grep -qw "$NETNS" || ip netns add "$NETNS"
+  ip -n "$NETNS" link set lo up
+  ip -n "$NETNS" addr show dev lo | grep -q "$PEER_IP/32" ||
+    ip -n "$NETNS" addr add "$PEER_IP/32" dev lo
   mkdir -p "$root"/master "$root"/mnt
   local user=mfs
   id -u mfs >/dev/null 2>&1 || user=root
@@ -54,7 +61,7 @@ CFG
     if [[ -n $empty ]]; then cp "$empty" "$root/master/metadata.mfs"; fi
   fi
   chown -R "$user:" "$root/master"
-  mfsmaster -c "$root/master/mfsmaster.cfg" start
+  in_ns mfsmaster -c "$root/master/mfsmaster.cfg" start
   for i in 0 1 2; do
     local cs=$root/cs$i
     mkdir -p "$cs/data"
@@ -70,14 +77,14 @@ CSSERV_LISTEN_HOST = $PEER_IP
 CSSERV_LISTEN_PORT = $((19430 + i))
 CFG
     chown -R "$user:" "$cs"
-    mfschunkserver -c "$cs/mfschunkserver.cfg" start
+    in_ns mfschunkserver -c "$cs/mfschunkserver.cfg" start
   done
-  mfsmount "$root/mnt" -H $PEER_IP -P $CLIENT_PORT -o mfscachemode=AUTO >/dev/null
-  mfssetgoal -r 2 "$root/mnt" >/dev/null 2>&1 || mfssetsclass -r 2 "$root/mnt" >/dev/null 2>&1 || true
+  in_ns mfsmount "$root/mnt" -H $PEER_IP -P $CLIENT_PORT -o mfscachemode=AUTO >/dev/null
+  in_ns mfssetgoal -r 2 "$root/mnt" >/dev/null 2>&1 || in_ns mfssetsclass -r 2 "$root/mnt" >/dev/null 2>&1 || true
   # Wait until the three chunkservers are connected (writes need two).
   for _ in $(seq 1 100); do
     local n
-    n=$(mfscli -H $PEER_IP -P $CLIENT_PORT -SCS -s , 2>/dev/null | grep -c "$PEER_IP" || true)
+    n=$(in_ns mfscli -H $PEER_IP -P $CLIENT_PORT -SCS -s , 2>/dev/null | grep -c "$PEER_IP" || true)
     [[ $n -ge 3 ]] && break
     sleep 0.2
   done
@@ -86,10 +93,10 @@ CFG
 stop() {
   fusermount3 -u "$root/mnt" 2>/dev/null || umount -l "$root/mnt" 2>/dev/null || true
   for i in 0 1 2; do
-    [[ -f $root/cs$i/mfschunkserver.cfg ]] && mfschunkserver -c "$root/cs$i/mfschunkserver.cfg" stop >/dev/null 2>&1 || true
+    [[ -f $root/cs$i/mfschunkserver.cfg ]] && in_ns mfschunkserver -c "$root/cs$i/mfschunkserver.cfg" stop >/dev/null 2>&1 || true
   done
-  [[ -f $root/master/mfsmaster.cfg ]] && mfsmaster -c "$root/master/mfsmaster.cfg" stop >/dev/null 2>&1 || true
-  ip addr del "$PEER_IP/32" dev lo 2>/dev/null || true
+  [[ -f $root/master/mfsmaster.cfg ]] && in_ns mfsmaster -c "$root/master/mfsmaster.cfg" stop >/dev/null 2>&1 || true
+  ip netns del "$NETNS" 2>/dev/null || true
 }
 
 case $cmd in
