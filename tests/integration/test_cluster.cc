@@ -130,9 +130,16 @@ absl::StatusOr<std::unique_ptr<TestCluster>> TestCluster::Start(
   }
   cluster->root_ = templ;
   fs::create_directories(cluster->root_ + "/logs");
-  cluster->meta_address_ = absl::StrCat("127.0.0.1:", PickFreePort());
-  RETURN_IF_ERROR(cluster->StartMeta());
-  RETURN_IF_ERROR(cluster->WaitForMeta(absl::Seconds(30)));
+  // The meta port is picked before meta binds it; another process may take
+  // it in between, so a meta that exits at start is retried on a new port.
+  absl::Status meta_up;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    cluster->meta_address_ = absl::StrCat("127.0.0.1:", PickFreePort());
+    RETURN_IF_ERROR(cluster->StartMeta());
+    meta_up = cluster->WaitForMeta(absl::Seconds(30));
+    if (meta_up.ok() || cluster->meta_->running()) break;
+  }
+  RETURN_IF_ERROR(meta_up);
   cluster->chunkservers_.resize(options.chunkservers);
   for (int i = 0; i < options.chunkservers; ++i) {
     RETURN_IF_ERROR(cluster->StartChunkserver(i));
@@ -184,7 +191,9 @@ absl::Status TestCluster::StartChunkserver(int i) {
       absl::StrCat("--data_dirs=", dir),
       absl::StrCat("--fabric_provider=", options_.fabric_provider),
       "--listen_host=127.0.0.1",
-      absl::StrCat("--listen_port=", PickFreePort()),
+      // Port 0: the provider binds a free port and the chunkserver registers
+      // the address it got, so parallel tests never race for a port.
+      "--listen_port=0",
       absl::StrCat("--failure_domain=fd", i),
       absl::StrCat("--max_chunk_bytes=", options_.max_chunk_bytes)};
   for (const std::string& flag : options_.chunkserver_flags) argv.push_back(flag);
