@@ -40,17 +40,15 @@ absl::StatusOr<ReadResult> ReadHandle::Read(uint64_t offset, size_t size) {
   const uint64_t file_size = inode_.size();
   if (offset >= file_size || size == 0) return ReadResult{};
   size = static_cast<size_t>(std::min<uint64_t>(size, file_size - offset));
+  std::vector<std::shared_ptr<Block>> needed;
+  std::shared_ptr<Block> own;  // a missing needed block: loaded right here
   {
     absl::MutexLock lock(&mu_);
     const bool near = offset <= frontier_ + block_bytes_ &&
                       offset + options_.readahead_bytes + 2 * block_bytes_ >=
                           frontier_;
-    if (!near) {
-      sequential_ = false;
-      blocks_.clear();  // loads in flight keep their block alive
-    } else {
-      sequential_ = true;
-    }
+    if (!near) blocks_.clear();  // loads in flight keep their block alive
+    sequential_ = near;
     frontier_ = std::max(frontier_, offset + size);
     if (sequential_ && options_.readahead_bytes > 0) {
       const uint64_t first = offset / block_bytes_;
@@ -62,25 +60,37 @@ absl::StatusOr<ReadResult> ReadHandle::Read(uint64_t offset, size_t size) {
       while (!blocks_.empty() && blocks_.begin()->first + 1 < first) {
         blocks_.erase(blocks_.begin());
       }
-      if (StartLoads(first, needed_last, last)) {
-        absl::StatusOr<ReadResult> result = ServeFromBlocks(offset, size);
-        if (result.ok()) return result;
-        MEDFS_LOG(WARNING) << "readahead of inode " << inode_.id()
-                           << " failed, reading directly: " << result.status();
-        blocks_.clear();
-      }
+      if (!StartLoads(first, needed_last, last, &needed, &own)) needed.clear();
     }
+  }
+  if (needed.empty()) return ReadDirect(offset, size);
+  // No hand-off for the block this read waits on (the whole of a small
+  // file): it is read in this thread into its pooled (registered) buffer.
+  if (own != nullptr) Load(own);
+  {
+    absl::MutexLock lock(&mu_);
+    absl::StatusOr<ReadResult> result = ServeFromBlocks(offset, size, needed);
+    if (result.ok()) return result;
+    MEDFS_LOG(WARNING) << "read of inode " << inode_.id() << " through its blocks "
+                       << "failed, reading directly: " << result.status();
+    blocks_.clear();
   }
   return ReadDirect(offset, size);
 }
 
 bool ReadHandle::StartLoads(uint64_t first, uint64_t needed_last,
-                            uint64_t last) {
+                            uint64_t last,
+                            std::vector<std::shared_ptr<Block>>* needed,
+                            std::shared_ptr<Block>* own) {
   for (uint64_t index = first; index <= last; ++index) {
-    if (blocks_.count(index) != 0) continue;
-    const bool needed = index <= needed_last;
+    const bool is_needed = index <= needed_last;
+    auto it = blocks_.find(index);
+    if (it != blocks_.end()) {
+      if (is_needed) needed->push_back(it->second);
+      continue;
+    }
     std::unique_ptr<PooledBlock> buffer =
-        pool_->TryAcquire(needed ? 0 : options_.reserve_blocks);
+        pool_->TryAcquire(is_needed ? 0 : options_.reserve_blocks);
     if (buffer == nullptr) return index > needed_last;
     auto block = std::make_shared<Block>();
     block->offset = index * block_bytes_;
@@ -89,7 +99,12 @@ bool ReadHandle::StartLoads(uint64_t first, uint64_t needed_last,
     block->buffer = std::move(buffer);
     blocks_[index] = block;
     ++loads_in_flight_;
-    loaders_->Schedule([this, block] { Load(block); });
+    if (is_needed) needed->push_back(block);
+    if (is_needed && *own == nullptr) {
+      *own = block;  // the caller loads it without a thread hand-off
+    } else {
+      loaders_->Schedule([this, block] { Load(block); });
+    }
   }
   return true;
 }
@@ -104,14 +119,9 @@ void ReadHandle::Load(std::shared_ptr<Block> block) {
   --loads_in_flight_;
 }
 
-absl::StatusOr<ReadResult> ReadHandle::ServeFromBlocks(uint64_t offset,
-                                                       size_t size) {
-  const uint64_t first = offset / block_bytes_;
-  const uint64_t last = (offset + size - 1) / block_bytes_;
-  std::vector<std::shared_ptr<Block>> needed;
-  for (uint64_t index = first; index <= last; ++index) {
-    needed.push_back(blocks_.at(index));
-  }
+absl::StatusOr<ReadResult> ReadHandle::ServeFromBlocks(
+    uint64_t offset, size_t size,
+    const std::vector<std::shared_ptr<Block>>& needed) {
   auto loaded = [&needed]() {
     for (const auto& block : needed) {
       if (!block->done) return false;

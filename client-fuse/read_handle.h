@@ -7,7 +7,9 @@
 // Sequential readers are detected (a read that starts at or near where the
 // previous ones ended); for them the handle keeps a window of whole blocks
 // (BlockPool::block_bytes() each, aligned to multiples of it) and loads the
-// next `readahead_bytes` ahead in parallel on a thread pool: blocks in
+// next `readahead_bytes` ahead in parallel on a thread pool (a block the
+// current read waits on and that is not loaded yet is read in the calling
+// thread, so a small file costs no thread hand-off): blocks in
 // different chunks are fetched from different chunkservers at once, and the
 // client fails over to another replica if one dies mid-read. Other reads go
 // straight to the client into a pooled buffer.
@@ -74,15 +76,22 @@ class ReadHandle {
 
  private:
   struct Block;
-  // Starts loads for missing blocks in [first, last]; returns false when a
+  // Registers missing blocks in [first, last] and appends the blocks of
+  // [first, needed_last] to `needed`. The first missing needed block is
+  // returned in `own` for the caller to Load in its own thread; the other
+  // missing blocks are loaded on the loader threads. Returns false when a
   // block in [first, needed_last] could not get a buffer.
-  bool StartLoads(uint64_t first, uint64_t needed_last, uint64_t last)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool StartLoads(uint64_t first, uint64_t needed_last, uint64_t last,
+                  std::vector<std::shared_ptr<Block>>* needed,
+                  std::shared_ptr<Block>* own) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Load(std::shared_ptr<Block> block);
   absl::StatusOr<ReadResult> ReadDirect(uint64_t offset, size_t size);
-  // Serves [offset, offset+size) from loaded blocks; kUnavailable-like
-  // errors of a failed load are returned as they are.
-  absl::StatusOr<ReadResult> ServeFromBlocks(uint64_t offset, size_t size)
+  // Serves [offset, offset+size) from `needed` (its blocks, in order),
+  // waiting for their loads; kUnavailable-like errors of a failed load are
+  // returned as they are.
+  absl::StatusOr<ReadResult> ServeFromBlocks(
+      uint64_t offset, size_t size,
+      const std::vector<std::shared_ptr<Block>>& needed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Constant after construction.
