@@ -32,6 +32,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "client-fuse/block_pool.h"
@@ -80,6 +81,7 @@ struct OpenFile {
   uint64_t inode = 0;
   bool append = false;
   std::unique_ptr<ReadHandle> reader;   // opened O_RDONLY
+  uint64_t reader_version = 0;          // content version the reader opened
   std::unique_ptr<WriteHandle> writer;  // opened for writing
 };
 
@@ -185,6 +187,14 @@ class FileSystem {
   absl::flat_hash_map<uint64_t, std::vector<WriteHandle*>> writers_ ABSL_GUARDED_BY(mu_);
   // Content version last opened per inode (bounded: cleared when large).
   absl::flat_hash_map<uint64_t, uint64_t> seen_versions_ ABSL_GUARDED_BY(mu_);
+  // Open read handles per inode and content version. While a reader of an
+  // older version is open it may fill the inode's page cache with old bytes,
+  // so readers of another version read around the page cache (direct_io).
+  absl::flat_hash_map<uint64_t, absl::flat_hash_map<uint64_t, int>> open_readers_
+      ABSL_GUARDED_BY(mu_);
+  // Inodes seen in more than one version (bounded like seen_versions_):
+  // their readers use direct_io.
+  absl::flat_hash_set<uint64_t> rewritten_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace medfs::fuse

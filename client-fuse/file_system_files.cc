@@ -33,8 +33,30 @@ absl::StatusOr<OpenResult> FileSystem::Open(uint64_t inode, int flags) {
   // A writer on this mount may change the kernel's idea of the size while
   // we read an older version: read around the page cache then.
   result.direct_io = writers_.contains(inode);
-  if (seen_versions_.size() >= kMaxSeenVersions) seen_versions_.clear();
-  seen_versions_[inode] = attributes.content_version();
+  // Readers of another version still open share the page cache: read
+  // around it, and make the next cached open start from an empty cache.
+  const uint64_t version = attributes.content_version();
+  auto& readers = open_readers_[inode];
+  const bool other_versions_open =
+      readers.size() > 1 || (readers.size() == 1 && !readers.contains(version));
+  // A file seen in more than one version on this mount is being rewritten:
+  // its readers read around the page cache from then on, so no reader can
+  // meet pages cached by a reader of another version.
+  const bool rewritten = seen != seen_versions_.end() && !same_version;
+  if (rewritten && rewritten_.size() < kMaxSeenVersions) rewritten_.insert(inode);
+  if ((other_versions_open || rewritten_.contains(inode)) && !options_.read_only) {
+    result.direct_io = true;
+    result.keep_cache = false;
+    result.invalidate_attributes = true;
+    // Version 0 is never a content version: the next open drops the cache
+    // and the kernel's attributes.
+    seen_versions_[inode] = 0;
+  } else {
+    if (seen_versions_.size() >= kMaxSeenVersions) seen_versions_.clear();
+    seen_versions_[inode] = version;
+  }
+  ++readers[version];
+  file->reader_version = version;
   file->reader = std::make_unique<ReadHandle>(client_, &pool_, &loaders_,
                                               std::move(attributes), options_.readahead);
   files_[file.get()] = std::move(file);
@@ -120,6 +142,7 @@ absl::StatusOr<bool> FileSystem::CommitWriter(WriteHandle* writer) {
   if (!committed->has_value()) return false;
   absl::MutexLock lock(&mu_);
   seen_versions_.erase(writer->inode_id());
+  if (rewritten_.size() < kMaxSeenVersions) rewritten_.insert(writer->inode_id());
   return true;
 }
 
@@ -137,6 +160,16 @@ bool FileSystem::Release(OpenFile* file) {
   std::unique_ptr<OpenFile> owned;
   {
     absl::MutexLock lock(&mu_);
+    if (file->reader != nullptr) {
+      auto readers = open_readers_.find(file->inode);
+      if (readers != open_readers_.end()) {
+        auto count = readers->second.find(file->reader_version);
+        if (count != readers->second.end() && --count->second == 0) {
+          readers->second.erase(count);
+        }
+        if (readers->second.empty()) open_readers_.erase(readers);
+      }
+    }
     if (file->writer != nullptr) {
       auto it = writers_.find(file->inode);
       if (it != writers_.end()) {
