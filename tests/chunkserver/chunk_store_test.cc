@@ -14,6 +14,7 @@
 #include "common/crc32c.h"
 #include "common/status.h"
 #include "gtest/gtest.h"
+#include "tests/testing/pattern.h"
 #include "tests/chunkserver/fault_file_system.h"
 
 namespace medfs::chunkserver {
@@ -21,17 +22,7 @@ namespace {
 
 constexpr uint64_t kBlock = kChunkBlockBytes;
 
-std::string Pattern(size_t n, uint64_t seed) {
-  std::string s(n, '\0');
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (size_t i = 0; i < n; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    s[i] = static_cast<char>(x);
-  }
-  return s;
-}
+using ::medfs::testing::Pattern;
 
 // Flips one bit of the file at `path`, `offset` bytes in.
 void FlipBit(const std::string& path, uint64_t offset) {

@@ -16,6 +16,7 @@
 #include "common/fabric/buffer_pool.h"
 #include "common/fabric/endpoint.h"
 #include "gtest/gtest.h"
+#include "tests/testing/pattern.h"
 #include "tests/chunkserver/fault_file_system.h"
 
 namespace medfs::chunkserver {
@@ -26,17 +27,7 @@ using dataplane::Op;
 constexpr uint64_t kBlock = dataplane::kBlockBytes;
 constexpr absl::Duration kTimeout = absl::Seconds(20);
 
-std::string Pattern(size_t n, uint64_t seed) {
-  std::string s(n, '\0');
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (size_t i = 0; i < n; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    s[i] = static_cast<char>(x);
-  }
-  return s;
-}
+using ::medfs::testing::Pattern;
 
 fabric::EndpointOptions LoopbackOptions() {
   fabric::EndpointOptions options;
