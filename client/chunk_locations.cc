@@ -45,6 +45,15 @@ void ChunkLocationCache::Invalidate(uint64_t chunk_id) {
   cache_.erase(chunk_id);
 }
 
+void ChunkLocationCache::Insert(
+    const google::protobuf::RepeatedPtrField<v1::ChunkLocation>& locations) {
+  absl::MutexLock lock(&mu_);
+  if (cache_.size() + locations.size() > capacity_) cache_.clear();
+  for (const v1::ChunkLocation& location : locations) {
+    if (location.replicas_size() > 0) cache_[location.chunk_id()] = location;
+  }
+}
+
 absl::Status ChunkLocationCache::Fetch(
     std::span<const uint64_t> chunk_ids,
     absl::flat_hash_map<uint64_t, v1::ChunkLocation>* out) {

@@ -34,6 +34,9 @@ class ChunkLocationCache {
   // Fetches `chunk_id` from meta again, replacing the cached entry.
   absl::StatusOr<v1::ChunkLocation> Refresh(uint64_t chunk_id);
   void Invalidate(uint64_t chunk_id);
+  // Caches locations meta sent along with another reply (GetAttr
+  // with_locations); entries without replicas are ignored.
+  void Insert(const google::protobuf::RepeatedPtrField<v1::ChunkLocation>& locations);
 
  private:
   absl::Status Fetch(std::span<const uint64_t> chunk_ids,

@@ -87,9 +87,18 @@ absl::StatusOr<v1::Inode> ClientImpl::GetAttr(uint64_t inode,
   v1::GetAttrRequest request;
   request.set_inode(inode);
   request.set_with_extents(with_extents);
-  ASSIGN_OR_RETURN(v1::Inode attributes, meta_->GetAttr(request));
-  attributes_.Put(attributes, with_extents);
-  return attributes;
+  if (!with_extents) {
+    ASSIGN_OR_RETURN(v1::Inode attributes, meta_->GetAttr(request));
+    attributes_.Put(attributes, with_extents);
+    return attributes;
+  }
+  // Whoever wants extents is about to read: take the replicas along, which
+  // saves the reader a GetChunkLocations round trip per new chunk.
+  request.set_with_locations(true);
+  ASSIGN_OR_RETURN(v1::InodeReply reply, meta_->GetAttrReply(request));
+  locations_.Insert(reply.locations());
+  attributes_.Put(reply.inode(), with_extents);
+  return std::move(*reply.mutable_inode());
 }
 
 absl::StatusOr<DirectoryPage> ClientImpl::ReadDir(

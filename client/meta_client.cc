@@ -87,6 +87,10 @@ absl::StatusOr<v1::Inode> MetaClient::GetAttr(const v1::GetAttrRequest& request)
   return InodeOf(Invoke("GetAttr", &v1::MetaService::Stub::GetAttr, request));
 }
 
+absl::StatusOr<v1::InodeReply> MetaClient::GetAttrReply(const v1::GetAttrRequest& request) {
+  return Invoke("GetAttr", &v1::MetaService::Stub::GetAttr, request);
+}
+
 absl::StatusOr<v1::Inode> MetaClient::MkDir(const v1::MkDirRequest& request) {
   return InodeOf(Invoke("MkDir", &v1::MetaService::Stub::MkDir, request));
 }

@@ -57,6 +57,8 @@ class MetaClient {
   absl::StatusOr<v1::Inode> Lookup(const v1::LookupRequest& request);
   absl::StatusOr<v1::Inode> ResolvePath(const v1::ResolvePathRequest& request);
   absl::StatusOr<v1::Inode> GetAttr(const v1::GetAttrRequest& request);
+  // GetAttr returning the whole reply (with_locations adds chunk replicas).
+  absl::StatusOr<v1::InodeReply> GetAttrReply(const v1::GetAttrRequest& request);
   absl::StatusOr<v1::ReadDirReply> ReadDir(const v1::ReadDirRequest& request);
   absl::StatusOr<v1::Inode> MkDir(const v1::MkDirRequest& request);
   absl::Status RmDir(const v1::RemoveRequest& request);

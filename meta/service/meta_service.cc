@@ -1,5 +1,6 @@
 #include "meta/service/meta_service.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "meta/service/grpc_status.h"
 
 namespace medfs::meta {
@@ -64,9 +65,24 @@ Reactor* MetaServiceImpl::ResolvePath(Ctx* ctx,
 Reactor* MetaServiceImpl::GetAttr(Ctx* ctx, const v1::GetAttrRequest* request,
                                   v1::InodeReply* reply) {
   Reactor* reactor = ctx->DefaultReactor();
-  FinishInode(reactor, reply,
-              store_->GetAttr(request->inode(), request->with_extents()));
+  const bool with_locations = request->with_locations();
+  absl::StatusOr<v1::Inode> inode =
+      store_->GetAttr(request->inode(), request->with_extents() || with_locations);
+  if (inode.ok() && with_locations) AddChunkLocations(*inode, reply);
+  FinishInode(reactor, reply, std::move(inode));
   return reactor;
+}
+
+void MetaServiceImpl::AddChunkLocations(const v1::Inode& inode,
+                                        v1::InodeReply* reply) {
+  v1::GetChunkLocationsRequest request;
+  absl::flat_hash_set<uint64_t> seen;
+  for (const v1::Extent& extent : inode.extents()) {
+    if (seen.insert(extent.chunk_id()).second) request.add_chunk_ids(extent.chunk_id());
+  }
+  if (request.chunk_ids_size() == 0) return;
+  absl::StatusOr<v1::GetChunkLocationsReply> located = store_->GetChunkLocations(request);
+  if (located.ok()) reply->mutable_locations()->Swap(located->mutable_chunks());
 }
 
 Reactor* MetaServiceImpl::ReadDir(Ctx* ctx, const v1::ReadDirRequest* request,

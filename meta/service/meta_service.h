@@ -53,6 +53,11 @@ class MetaServiceImpl final : public v1::MetaService::CallbackService {
                          v1::ClusterStatusReply*) override;
 
  private:
+  // Appends the replicas of the chunks `inode`'s extents name (GetAttr
+  // with_locations). A hint only: on a lookup error (a chunk collected in
+  // between) the reply carries none and the reader asks again.
+  void AddChunkLocations(const v1::Inode& inode, v1::InodeReply* reply);
+
   MetaStore* const store_;
 };
 

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/client.h"
+#include "client/meta_client.h"
 #include "gtest/gtest.h"
 #include "tests/integration/test_cluster.h"
 
@@ -260,6 +261,53 @@ TEST_F(ClusterTest, ReadsAtOffsetsAcrossChunkBoundariesAndHoles) {
   ASSERT_TRUE(n.ok()) << n.status();
   ASSERT_EQ(*n, kMiB + 100);
   for (size_t i = 100; i < *n; ++i) ASSERT_EQ(got[i], std::byte{0}) << i;
+}
+
+TEST_F(ClusterTest, GetAttrWithLocationsNamesTheReplicasOfEveryChunk) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster());
+  auto inode = WriteFile(*client_, kRootInode, "located", 11, 2 * kChunk + 99);
+  ASSERT_TRUE(inode.ok()) << inode.status();
+  MetaClientOptions options;
+  options.address = cluster_->meta_address();
+  MetaClient meta(NewMetaChannel(options), options);
+  v1::GetAttrRequest request;
+  request.set_inode(inode->id());
+  request.set_with_locations(true);
+  auto reply = meta.GetAttrReply(request);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  ASSERT_GE(reply->inode().extents_size(), 3);  // with_locations implies extents
+  v1::GetChunkLocationsRequest locate;  // each chunk once, in extent order
+  for (const v1::Extent& e : reply->inode().extents()) {
+    const auto& ids = locate.chunk_ids();
+    if (std::find(ids.begin(), ids.end(), e.chunk_id()) == ids.end()) {
+      locate.add_chunk_ids(e.chunk_id());
+    }
+  }
+  auto located = meta.GetChunkLocations(locate);
+  ASSERT_TRUE(located.ok()) << located.status();
+  ASSERT_GE(located->chunks_size(), 3);
+  ASSERT_EQ(reply->locations_size(), located->chunks_size());
+  for (int i = 0; i < located->chunks_size(); ++i) {
+    EXPECT_EQ(reply->locations(i).SerializeAsString(),
+              located->chunks(i).SerializeAsString());
+    EXPECT_EQ(reply->locations(i).replicas_size(), 2);
+  }
+  request.set_with_locations(false);  // plain GetAttr: no extents, no replicas
+  reply = meta.GetAttrReply(request);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->inode().extents_size(), 0);
+  EXPECT_EQ(reply->locations_size(), 0);
+  // The client library reads with the replicas it got along.
+  auto fresh = Client::Connect(TestClientOptions(cluster_->meta_address()));
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  auto attributes = (*fresh)->GetAttr(inode->id(), true);
+  ASSERT_TRUE(attributes.ok()) << attributes.status();
+  std::vector<std::byte> got(2 * kChunk + 99), want(2 * kChunk + 104);
+  auto n = (*fresh)->Read(*attributes, 0, std::span<std::byte>(got));
+  ASSERT_TRUE(n.ok()) << n.status();
+  ASSERT_EQ(*n, got.size());
+  Fill(11, 0, std::span<std::byte>(want));
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size()), 0);
 }
 
 TEST_F(ClusterTest, UnknownChunkIsNotFound) {
