@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Baseline peers for bench/fuse_bench.sh: MooseFS from Debian, 1 master and
-# 3 chunkservers on loopback, mounted with goal 2.
+# Baseline peers for the benchmarks, from Debian's packages:
+#  * MooseFS for bench/fuse_bench.sh: 1 master and 3 chunkservers on
+#    loopback, mounted with goal 2;
+#  * Orthanc for ingest_bench --mode=ingest, which starts and stops its own
+#    Orthanc process (private config, storage and port in a temp folder),
+#    so nothing here runs it.
 #
-#   bench/setup-peers.sh install        apt-get install the MooseFS packages
+#   bench/setup-peers.sh install        apt-get install every peer
+#   bench/setup-peers.sh install-moosefs | install-orthanc   one of them
 #   bench/setup-peers.sh start ROOT     start master + 3 chunkservers, mount ROOT/mnt
 #   bench/setup-peers.sh stop ROOT      unmount and stop everything under ROOT
 set -euo pipefail
@@ -29,6 +34,18 @@ install_packages() {
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     moosefs-master moosefs-chunkserver moosefs-client >/dev/null
+}
+
+# Orthanc (REST upload peer of the ingest benchmark). Debian's package
+# would start a system-wide Orthanc service; the benchmark needs only the
+# binary, so a service started by the install is stopped again.
+install_orthanc() {
+  if command -v Orthanc >/dev/null; then
+    return 0
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc >/dev/null
+  service orthanc stop >/dev/null 2>&1 || true
 }
 
 start() {
@@ -100,8 +117,10 @@ stop() {
 }
 
 case $cmd in
-  install) install_packages ;;
+  install) install_packages; install_orthanc ;;
+  install-moosefs) install_packages ;;
+  install-orthanc) install_orthanc ;;
   start) [[ -n $root ]] || { echo "usage: $0 start ROOT" >&2; exit 2; }; start ;;
   stop) [[ -n $root ]] || { echo "usage: $0 stop ROOT" >&2; exit 2; }; stop ;;
-  *) echo "usage: $0 install | start ROOT | stop ROOT" >&2; exit 2 ;;
+  *) echo "usage: $0 install | install-moosefs | install-orthanc | start ROOT | stop ROOT" >&2; exit 2 ;;
 esac
