@@ -34,4 +34,22 @@ grpc::Status DicomServiceImpl::ListDatasets(Ctx*, const v1::Empty*,
   return Answer(dicom_.ListDatasets(), reply);
 }
 
+grpc::Status DicomServiceImpl::FreezeManifest(Ctx*, const v1::FreezeManifestRequest* request,
+                                              v1::FreezeManifestReply* reply) {
+  absl::StatusOr<v1::ManifestRecord> record = manifests_.Freeze(*request);
+  if (!record.ok()) return ToGrpcStatus(record.status());
+  *reply->mutable_manifest() = *std::move(record);
+  return grpc::Status::OK;
+}
+
+grpc::Status DicomServiceImpl::GetManifest(Ctx*, const v1::GetManifestRequest* request,
+                                           v1::GetManifestReply* reply) {
+  return Answer(manifests_.Get(*request), reply);
+}
+
+grpc::Status DicomServiceImpl::ListManifests(Ctx*, const v1::ListManifestsRequest* request,
+                                             v1::ListManifestsReply* reply) {
+  return Answer(manifests_.List(*request), reply);
+}
+
 }  // namespace medfs::meta

@@ -249,6 +249,7 @@ class MetaStore {
   // commit pipeline, with the namespace logic below.
   friend class DicomStore;
   friend class DicomIngestOps;
+  friend class ManifestStore;  // manifests of the DICOM index (meta/dicom/)
 
   explicit MetaStore(const MetaStoreOptions& options);
   absl::Status Init();

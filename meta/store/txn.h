@@ -87,6 +87,7 @@ class Txn {
 
  private:
   friend class DicomIngestOps;  // raw `dicom` column family access
+  friend class ManifestOps;     // likewise (meta/dicom/manifest_store.cc)
   absl::StatusOr<std::optional<std::string>> Get(Cf cf, absl::string_view key);
   template <typename Proto>
   absl::StatusOr<std::optional<Proto>> GetProto(Cf cf, absl::string_view key,
