@@ -1,23 +1,30 @@
 // medfs_bench_meta: metadata throughput of medfs-meta over gRPC.
 //
 // Starts a medfs-meta on a fresh temporary database (or uses --meta), then
-// from ONE client with --inflight requests outstanding (async gRPC, one
-// completion queue):
+// from ONE client library instance (client/meta_client.h, the MetaClient
+// every medfs door uses) with --inflight callers, each a thread making one
+// blocking call at a time, so --inflight independent requests are
+// outstanding:
 //   1. creates --files empty files spread over --dirs directories
 //      (CreateFile carries the content, so one call is create + commit;
 //      --commit adds a separate CommitFile per file),
 //   2. GetAttr of every file.
+// The client library coalesces concurrent calls into batched RPCs
+// (--batches_in_flight 0 turns that off, one RPC per call).
 // Prints one line:
 //   meta_bench creates_per_s=X getattr_per_s=Y meta_peak_rss_mib=Z ...
-// with the server's CPU per operation and fsync_us, the median latency of
-// one 4 KiB write + fdatasync on the database's disk: with N requests in
-// flight, durable creates cannot exceed about N / fsync latency.
+// with the server's and this client's CPU per operation, the calls per
+// batched RPC, and fsync_us, the median latency of one 4 KiB write +
+// fdatasync on the database's disk: with N requests in flight, durable
+// creates cannot exceed about N / fsync latency.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -25,14 +32,15 @@
 #include <sstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/proto/medfs.grpc.pb.h"
-#include "grpcpp/grpcpp.h"
+#include "client/meta_client.h"
+#include "common/proto/medfs.pb.h"
 
 ABSL_FLAG(std::string, meta, "",
           "address of a running medfs-meta; empty: start one on a temp db");
@@ -43,8 +51,13 @@ ABSL_FLAG(int, files, 100000, "files to create");
 ABSL_FLAG(int, dirs, 100, "directories to spread them over");
 ABSL_FLAG(int, inflight, 16, "requests outstanding at once");
 ABSL_FLAG(bool, commit, false, "also CommitFile each file after creating it");
+ABSL_FLAG(int, batches_in_flight, medfs::client::MetaClientOptions().max_batches_in_flight,
+          "client library coalescing: batched RPCs outstanding per kind; 0: off");
+ABSL_FLAG(int, batch_items, medfs::client::MetaClientOptions().max_batch_items,
+          "client library coalescing: most calls per batched RPC");
 
 namespace v1 = ::medfs::v1;
+using medfs::client::MetaClient;
 
 namespace {
 
@@ -77,6 +90,14 @@ double CpuSeconds(int pid) {
     if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
   }
   return ticks / sysconf(_SC_CLK_TCK);
+}
+
+// CPU seconds (user + system) this process has used so far.
+double OwnCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
 // Median microseconds of one 4 KiB write + fdatasync in `dir`: the floor
@@ -145,63 +166,30 @@ class OwnServer {
   pid_t pid_ = -1;
 };
 
-void AwaitReady(v1::MetaService::Stub* stub) {
+void AwaitReady(MetaClient* meta) {
   absl::Time give_up = absl::Now() + absl::Seconds(60);
   while (absl::Now() < give_up) {
-    grpc::ClientContext context;
-    context.set_wait_for_ready(true);
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::milliseconds(500));
-    v1::StatFsReply reply;
-    if (stub->StatFs(&context, v1::Empty(), &reply).ok()) return;
+    if (meta->Probe(absl::Milliseconds(500)).ok()) return;
   }
   Die("medfs-meta did not become ready");
 }
 
-// Runs `n` calls with `inflight` outstanding on one completion queue.
-// `start(i, context, cq, tag)` issues call i; `finish(i)` sees its reply.
-template <typename Reply>
-double RunPhase(int n, int inflight,
-                const std::function<std::unique_ptr<grpc::ClientAsyncResponseReader<Reply>>(
-                    int, grpc::ClientContext*, grpc::CompletionQueue*)>& start,
-                const std::function<void(int, const Reply&)>& finish) {
-  struct Slot {
-    int index = -1;
-    std::unique_ptr<grpc::ClientContext> context;
-    std::unique_ptr<grpc::ClientAsyncResponseReader<Reply>> reader;
-    Reply reply;
-    grpc::Status status;
-  };
-  grpc::CompletionQueue cq;
-  std::vector<Slot> slots(inflight);
-  int next = 0, done = 0;
-  auto issue = [&](Slot& slot) {
-    slot.index = next++;
-    slot.context = std::make_unique<grpc::ClientContext>();
-    slot.reply.Clear();
-    slot.reader = start(slot.index, slot.context.get(), &cq);
-    slot.reader->Finish(&slot.reply, &slot.status, &slot);
+// Runs calls 0..n-1 from `callers` threads, each making one blocking call
+// `call(i)` at a time; returns calls per second. Any error is fatal.
+double RunPhase(int n, int callers,
+                const std::function<absl::Status(int)>& call) {
+  std::atomic<int> next{0};
+  auto caller = [&] {
+    for (int i = next.fetch_add(1); i < n; i = next.fetch_add(1)) {
+      absl::Status status = call(i);
+      if (!status.ok()) Die(absl::StrCat("call ", i, ": ", status.ToString()));
+    }
   };
   absl::Time begin = absl::Now();
-  for (Slot& slot : slots) {
-    if (next < n) issue(slot);
-  }
-  void* tag = nullptr;
-  bool ok = false;
-  while (done < n && cq.Next(&tag, &ok)) {
-    Slot& slot = *static_cast<Slot*>(tag);
-    if (!ok || !slot.status.ok()) {
-      Die(absl::StrCat("call ", slot.index, ": ", slot.status.error_message()));
-    }
-    finish(slot.index, slot.reply);
-    ++done;
-    if (next < n) issue(slot);
-  }
-  double seconds = absl::ToDoubleSeconds(absl::Now() - begin);
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
-  return n / seconds;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < callers; ++t) threads.emplace_back(caller);
+  for (std::thread& thread : threads) thread.join();
+  return n / absl::ToDoubleSeconds(absl::Now() - begin);
 }
 
 }  // namespace
@@ -219,65 +207,60 @@ int main(int argc, char** argv) {
     address = own->address();
     meta_pid = own->pid();
   }
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
-  auto channel = grpc::CreateCustomChannel(
-      address, grpc::InsecureChannelCredentials(), args);
-  auto stub = v1::MetaService::NewStub(channel);
-  AwaitReady(stub.get());
+  medfs::client::MetaClientOptions options;
+  options.address = address;
+  options.max_batches_in_flight = absl::GetFlag(FLAGS_batches_in_flight);
+  options.max_batch_items = absl::GetFlag(FLAGS_batch_items);
+  MetaClient meta(medfs::client::NewMetaChannel(options), options);
+  AwaitReady(&meta);
 
-  // The directories, one synchronous call each.
+  // The directories, one call each.
   std::string top = absl::StrCat("meta-bench-", getpid(), "-", absl::ToUnixMicros(absl::Now()));
   std::vector<uint64_t> dir_ids;
   for (int d = -1; d < dirs; ++d) {
-    grpc::ClientContext context;
     v1::MkDirRequest request;
     request.set_parent(d < 0 ? 1 : dir_ids[0]);
     request.set_name(d < 0 ? top : absl::StrCat("d", d));
     request.set_mode(0755);
-    v1::InodeReply reply;
-    grpc::Status status = stub->MkDir(&context, request, &reply);
-    if (!status.ok()) Die("mkdir: " + status.error_message());
-    dir_ids.push_back(reply.inode().id());
+    absl::StatusOr<v1::Inode> dir = meta.MkDir(request);
+    if (!dir.ok()) Die("mkdir: " + dir.status().ToString());
+    dir_ids.push_back(dir->id());
   }
   dir_ids.erase(dir_ids.begin());
 
   std::vector<uint64_t> inodes(files);
-  double cpu_start = CpuSeconds(meta_pid);
-  v1::CreateFileRequest create;
-  create.set_mode(0644);
-  create.set_exclusive(true);
-  double creates = RunPhase<v1::InodeReply>(
-      files, inflight,
-      [&](int i, grpc::ClientContext* context, grpc::CompletionQueue* cq) {
-        create.set_parent(dir_ids[i % dirs]);
-        create.set_name(absl::StrCat("f", i));
-        return stub->AsyncCreateFile(context, create, cq);
-      },
-      [&](int i, const v1::InodeReply& reply) { inodes[i] = reply.inode().id(); });
+  double cpu_start = CpuSeconds(meta_pid), own_start = OwnCpuSeconds();
+  double creates = RunPhase(files, inflight, [&](int i) {
+    v1::CreateFileRequest create;
+    create.set_mode(0644);
+    create.set_exclusive(true);
+    create.set_parent(dir_ids[i % dirs]);
+    create.set_name(absl::StrCat("f", i));
+    absl::StatusOr<v1::Inode> inode = meta.CreateFile(create);
+    if (!inode.ok()) return inode.status();
+    inodes[i] = inode->id();
+    return absl::OkStatus();
+  });
   double commits = 0;
   if (absl::GetFlag(FLAGS_commit)) {
-    v1::CommitFileRequest commit;
-    commits = RunPhase<v1::InodeReply>(
-        files, inflight,
-        [&](int i, grpc::ClientContext* context, grpc::CompletionQueue* cq) {
-          commit.set_inode(inodes[i]);
-          return stub->AsyncCommitFile(context, commit, cq);
-        },
-        [](int, const v1::InodeReply&) {});
+    commits = RunPhase(files, inflight, [&](int i) {
+      v1::CommitFileRequest commit;
+      commit.set_inode(inodes[i]);
+      return meta.CommitFile(commit).status();
+    });
   }
-  double cpu_created = CpuSeconds(meta_pid);
-  v1::GetAttrRequest getattr;
-  double getattrs = RunPhase<v1::InodeReply>(
-      files, inflight,
-      [&](int i, grpc::ClientContext* context, grpc::CompletionQueue* cq) {
-        getattr.set_inode(inodes[i]);
-        return stub->AsyncGetAttr(context, getattr, cq);
-      },
-      [&](int i, const v1::InodeReply& reply) {
-        if (reply.inode().id() != inodes[i]) Die("getattr returned the wrong inode");
-      });
-  double cpu_end = CpuSeconds(meta_pid);
+  double cpu_created = CpuSeconds(meta_pid), own_created = OwnCpuSeconds();
+  double getattrs = RunPhase(files, inflight, [&](int i) {
+    v1::GetAttrRequest getattr;
+    getattr.set_inode(inodes[i]);
+    absl::StatusOr<v1::Inode> inode = meta.GetAttr(getattr);
+    if (!inode.ok()) return inode.status();
+    if (inode->id() != inodes[i]) Die("getattr returned the wrong inode");
+    return absl::OkStatus();
+  });
+  double cpu_end = CpuSeconds(meta_pid), own_end = OwnCpuSeconds();
+  const int calls = files * (absl::GetFlag(FLAGS_commit) ? 3 : 2);
+  medfs::client::MetaClientStats stats = meta.stats();
   double fsync_us = FsyncMicros(own ? own->dir() : std::filesystem::temp_directory_path());
   std::string rss = meta_pid > 0 ? absl::StrCat(PeakRssMib(meta_pid)) : "NA";
   std::printf("meta_bench creates_per_s=%.0f getattr_per_s=%.0f meta_peak_rss_mib=%s",
@@ -288,6 +271,12 @@ int main(int argc, char** argv) {
                 (cpu_created - cpu_start) * 1e6 / files,
                 (cpu_end - cpu_created) * 1e6 / files);
   }
+  std::printf(" client_cpu_us_per_create=%.1f client_cpu_us_per_getattr=%.1f",
+              (own_created - own_start) * 1e6 / files,
+              (own_end - own_created) * 1e6 / files);
+  std::printf(" calls_per_batch_rpc=%.1f batched_calls_pct=%.0f",
+              stats.batch_rpcs ? double(stats.batched_calls) / stats.batch_rpcs : 0.0,
+              100.0 * stats.batched_calls / calls);
   std::printf(" fsync_us=%.0f files=%d dirs=%d inflight=%d\n", fsync_us, files,
               dirs, inflight);
   return 0;

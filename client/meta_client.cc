@@ -1,10 +1,14 @@
 #include "client/meta_client.h"
 
 #include <algorithm>
+#include <deque>
+#include <functional>
 #include <random>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
 #include "common/status.h"
@@ -33,10 +37,129 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
                       status.error_message());
 }
 
-MetaClient::MetaClient(std::shared_ptr<grpc::Channel> channel,
-                       MetaClientOptions options)
-    : options_(std::move(options)),
-      stub_(v1::MetaService::NewStub(std::move(channel))) {}
+namespace internal {
+
+// One caller's request while it waits in a CallCoalescer.
+template <typename Request>
+struct PendingCall {
+  const Request* request = nullptr;
+  absl::StatusOr<v1::InodeReply> result{absl::UnknownError("not answered")};
+  bool done = false;  // set under the coalescer's mutex once `result` is final
+};
+
+// The waiting room of one call kind (see "Coalescing" in meta_client.h).
+// Callers queue their request; whichever caller finds fewer than
+// max_in_flight sends outstanding takes the queue (up to max_items, oldest
+// first) and sends it through `send` on its own thread, then marks those
+// calls answered. No thread of its own, no timer.
+//
+// Batch sizing, as in the meta committer (meta/store/commit_pipeline.cc):
+// in a closed loop of N callers the callers answered by one RPC come
+// straight back, and the first of them would otherwise leave alone, split
+// the callers into a lone call and a batch of N-1 and, for mutations, into
+// two group commits per round. So the sender lingers, up to the last RPC's
+// duration and at most max_linger, until as many calls are queued as the
+// last RPC answered plus those that were waiting. A lone sequential caller
+// never waits: it is all that is expected.
+template <typename Request>
+class CallCoalescer {
+ public:
+  using Call = PendingCall<Request>;
+  using Send = std::function<void(const std::vector<Call*>&)>;
+
+  CallCoalescer(int max_in_flight, int max_items, absl::Duration max_linger,
+                Send send)
+      : max_in_flight_(max_in_flight),
+        max_items_(std::max(1, max_items)),
+        max_linger_(max_linger),
+        send_(std::move(send)) {}
+
+  // Blocks until `request` is answered; returns its outcome.
+  absl::StatusOr<v1::InodeReply> Run(const Request& request) {
+    Call call;
+    call.request = &request;
+    absl::MutexLock lock(&mu_);
+    queue_.push_back(&call);
+    const Wait wait{this, &call};
+    while (!call.done) {
+      if (wait.CanSend()) {
+        Linger();
+        SendQueued();
+      } else {
+        mu_.Await(absl::Condition(&wait, &Wait::Ready));
+      }
+    }
+    return std::move(call.result);
+  }
+
+  // Calls queued and not yet taken into an RPC.
+  size_t queued() const {
+    absl::MutexLock lock(&mu_);
+    return queue_.size();
+  }
+
+ private:
+  struct Wait {
+    CallCoalescer* coalescer;
+    const Call* call;
+    bool CanSend() const ABSL_NO_THREAD_SAFETY_ANALYSIS {  // REQUIRES: mu_
+      return !coalescer->lingering_ &&
+             coalescer->in_flight_ < coalescer->max_in_flight_ &&
+             !coalescer->queue_.empty();
+    }
+    bool Ready() const ABSL_NO_THREAD_SAFETY_ANALYSIS {  // REQUIRES: mu_
+      return call->done || CanSend();
+    }
+    bool Gathered() const ABSL_NO_THREAD_SAFETY_ANALYSIS {  // REQUIRES: mu_
+      return coalescer->queue_.size() >=
+             std::min(coalescer->expected_,
+                      static_cast<size_t>(coalescer->max_items_));
+    }
+  };
+
+  // Waits (mu_ released) until the expected calls are queued or the linger
+  // time has passed. Other callers do not send meanwhile.
+  void Linger() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const Wait wait{this, nullptr};
+    if (linger_ <= absl::ZeroDuration() || wait.Gathered()) return;
+    lingering_ = true;
+    mu_.AwaitWithTimeout(absl::Condition(&wait, &Wait::Gathered), linger_);
+    lingering_ = false;
+  }
+
+  // Takes the oldest queued calls, sends them with mu_ released, and marks
+  // them answered.
+  void SendQueued() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const size_t n = std::min(queue_.size(), static_cast<size_t>(max_items_));
+    std::vector<Call*> calls(queue_.begin(), queue_.begin() + n);
+    queue_.erase(queue_.begin(), queue_.begin() + n);
+    ++in_flight_;
+    mu_.Unlock();
+    const absl::Time start = absl::Now();
+    send_(calls);
+    const absl::Duration took = absl::Now() - start;
+    mu_.Lock();
+    --in_flight_;
+    for (Call* call : calls) call->done = true;
+    expected_ = calls.size() + queue_.size();
+    linger_ = std::min(took, max_linger_);
+  }
+
+  // Constant after construction.
+  const int max_in_flight_;
+  const int max_items_;
+  const absl::Duration max_linger_;
+  const Send send_;
+
+  mutable absl::Mutex mu_;
+  std::deque<Call*> queue_ ABSL_GUARDED_BY(mu_);
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // sends outstanding
+  bool lingering_ ABSL_GUARDED_BY(mu_) = false;  // a sender waits to gather
+  size_t expected_ ABSL_GUARDED_BY(mu_) = 1;  // calls the next send expects
+  absl::Duration linger_ ABSL_GUARDED_BY(mu_);  // most it waits for them
+};
+
+}  // namespace internal
 
 template <typename Request, typename Reply>
 absl::StatusOr<Reply> MetaClient::Invoke(const char* name,
@@ -73,7 +196,100 @@ absl::StatusOr<v1::Inode> InodeOf(absl::StatusOr<v1::InodeReply> reply) {
   if (!reply.ok()) return reply.status();
   return std::move(*reply->mutable_inode());
 }
+
+// Hands item i of a batch reply to calls[i]; an error of the whole RPC (or
+// a reply of the wrong length) to every call.
+template <typename Call>
+void Distribute(const char* batch_name, absl::StatusOr<v1::InodeBatchReply> reply,
+                const std::vector<Call*>& calls) {
+  if (reply.ok() && reply->items_size() != static_cast<int>(calls.size())) {
+    reply = absl::InternalError(absl::StrCat(
+        batch_name, " to meta: ", reply->items_size(), " answers for ",
+        calls.size(), " items"));
+  }
+  for (size_t i = 0; i < calls.size(); ++i) {
+    if (!reply.ok()) {
+      calls[i]->result = reply.status();
+      continue;
+    }
+    v1::InodeBatchItem* item = reply->mutable_items(static_cast<int>(i));
+    if (item->code() == 0) {
+      calls[i]->result = std::move(*item->mutable_reply());
+    } else {
+      calls[i]->result = absl::Status(
+          static_cast<absl::StatusCode>(item->code()), item->message());
+    }
+  }
+}
 }  // namespace
+
+template <typename Request, typename BatchRequest>
+void MetaClient::SendCalls(const char* name,
+                           Method<Request, v1::InodeReply> single,
+                           const char* batch_name,
+                           Method<BatchRequest, v1::InodeBatchReply> batched,
+                           const std::vector<PendingCall<Request>*>& calls) {
+  if (calls.size() > 1 && !no_batch_rpcs_.load(std::memory_order_relaxed)) {
+    BatchRequest request;
+    request.mutable_items()->Reserve(static_cast<int>(calls.size()));
+    for (const PendingCall<Request>* call : calls) {
+      *request.add_items() = *call->request;
+    }
+    absl::StatusOr<v1::InodeBatchReply> reply = Invoke(batch_name, batched, request);
+    if (reply.ok() || reply.status().code() != absl::StatusCode::kUnimplemented) {
+      batch_rpcs_.fetch_add(1, std::memory_order_relaxed);
+      batched_calls_.fetch_add(calls.size(), std::memory_order_relaxed);
+      Distribute(batch_name, std::move(reply), calls);
+      return;
+    }
+    MEDFS_LOG(INFO) << "meta at " << options_.address << " has no " << batch_name
+                    << ": sending single calls";
+    no_batch_rpcs_.store(true, std::memory_order_relaxed);
+  }
+  for (PendingCall<Request>* call : calls) {
+    call->result = Invoke(name, single, *call->request);
+  }
+}
+
+MetaClient::MetaClient(std::shared_ptr<grpc::Channel> channel,
+                       MetaClientOptions options)
+    : options_(std::move(options)),
+      stub_(v1::MetaService::NewStub(std::move(channel))),
+      get_attrs_(NewCoalescer("GetAttr", &v1::MetaService::Stub::GetAttr,
+                              "GetAttrBatch",
+                              &v1::MetaService::Stub::GetAttrBatch)),
+      creates_(NewCoalescer("CreateFile", &v1::MetaService::Stub::CreateFile,
+                            "CreateFileBatch",
+                            &v1::MetaService::Stub::CreateFileBatch)),
+      commits_(NewCoalescer("CommitFile", &v1::MetaService::Stub::CommitFile,
+                            "CommitFileBatch",
+                            &v1::MetaService::Stub::CommitFileBatch)) {}
+
+MetaClient::~MetaClient() = default;
+
+template <typename Request, typename BatchRequest>
+std::unique_ptr<internal::CallCoalescer<Request>> MetaClient::NewCoalescer(
+    const char* name, Method<Request, v1::InodeReply> single,
+    const char* batch_name, Method<BatchRequest, v1::InodeBatchReply> batched) {
+  if (options_.max_batches_in_flight <= 0) return nullptr;
+  return std::make_unique<Coalescer<Request>>(
+      options_.max_batches_in_flight, options_.max_batch_items,
+      options_.max_linger, [this, name, single, batch_name,
+       batched](const std::vector<PendingCall<Request>*>& calls) {
+        SendCalls(name, single, batch_name, batched, calls);
+      });
+}
+
+MetaClientStats MetaClient::stats() const {
+  MetaClientStats stats;
+  stats.batch_rpcs = batch_rpcs_.load(std::memory_order_relaxed);
+  stats.batched_calls = batched_calls_.load(std::memory_order_relaxed);
+  if (get_attrs_ != nullptr) {
+    stats.waiting_calls =
+        get_attrs_->queued() + creates_->queued() + commits_->queued();
+  }
+  return stats;
+}
 
 absl::StatusOr<v1::Inode> MetaClient::Lookup(const v1::LookupRequest& request) {
   return InodeOf(Invoke("Lookup", &v1::MetaService::Stub::Lookup, request));
@@ -84,10 +300,11 @@ absl::StatusOr<v1::Inode> MetaClient::ResolvePath(const v1::ResolvePathRequest& 
 }
 
 absl::StatusOr<v1::Inode> MetaClient::GetAttr(const v1::GetAttrRequest& request) {
-  return InodeOf(Invoke("GetAttr", &v1::MetaService::Stub::GetAttr, request));
+  return InodeOf(GetAttrReply(request));
 }
 
 absl::StatusOr<v1::InodeReply> MetaClient::GetAttrReply(const v1::GetAttrRequest& request) {
+  if (get_attrs_ != nullptr) return get_attrs_->Run(request);
   return Invoke("GetAttr", &v1::MetaService::Stub::GetAttr, request);
 }
 
@@ -96,10 +313,12 @@ absl::StatusOr<v1::Inode> MetaClient::MkDir(const v1::MkDirRequest& request) {
 }
 
 absl::StatusOr<v1::Inode> MetaClient::CreateFile(const v1::CreateFileRequest& request) {
+  if (creates_ != nullptr) return InodeOf(creates_->Run(request));
   return InodeOf(Invoke("CreateFile", &v1::MetaService::Stub::CreateFile, request));
 }
 
 absl::StatusOr<v1::Inode> MetaClient::CommitFile(const v1::CommitFileRequest& request) {
+  if (commits_ != nullptr) return InodeOf(commits_->Run(request));
   return InodeOf(Invoke("CommitFile", &v1::MetaService::Stub::CommitFile, request));
 }
 

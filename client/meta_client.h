@@ -14,11 +14,30 @@
 // although the mutation took effect. Callers for which that matters (the
 // CLI's mkdir -p, rm) treat those codes accordingly.
 //
+// Coalescing. GetAttr (and GetAttrReply), CreateFile and CommitFile calls
+// made while `max_batches_in_flight` RPCs of their kind are already
+// outstanding wait, and go together as ONE batched RPC (GetAttrBatch,
+// CreateFileBatch, CommitFileBatch in medfs.proto) as soon as one of those
+// returns: up to `max_batch_items` per RPC, in arrival order. A lone call
+// is sent at once as its single RPC. When the last RPC answered several
+// callers, the next sender waits briefly (at most `max_linger`) for them to
+// come back, so a closed loop of callers keeps sharing one RPC; callers
+// with many requests outstanding (FUSE threads, ingest workers) share the
+// per-RPC cost. Each caller gets exactly the outcome its single call would
+// have had: meta answers every item with its own code and message, and a
+// mutation item is durable before it is acknowledged. An error of the batch
+// RPC itself (UNAVAILABLE after the retry budget, DEADLINE_EXCEEDED) is the
+// outcome of each of its items. Against a meta without the batch RPCs
+// (UNIMPLEMENTED) the client sends single calls from then on.
+//
 // Thread safety: every method may be called from any thread.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -39,7 +58,31 @@ struct MetaClientOptions {
   // Backoff between retries: first wait and cap.
   absl::Duration initial_backoff = absl::Milliseconds(20);
   absl::Duration max_backoff = absl::Seconds(1);
+  // Coalescing (see above): batched RPCs of one kind outstanding at once
+  // before further calls of that kind wait to be batched; 0: no
+  // coalescing, every call is its own RPC. Default 1.
+  int max_batches_in_flight = 1;
+  // Most calls in one batched RPC (meta takes at most 1024). Default 128.
+  int max_batch_items = 128;
+  // Longest a sender waits for the callers its last RPC answered to come
+  // back with their next call (only while it expects them; at most the
+  // last RPC's duration); 0: never waits. Default 1 ms.
+  absl::Duration max_linger = absl::Milliseconds(1);
 };
+
+// Counters of one MetaClient, for tests and benchmarks.
+struct MetaClientStats {
+  uint64_t batch_rpcs = 0;     // batched RPCs sent (2 or more items)
+  uint64_t batched_calls = 0;  // calls answered through them
+  uint64_t waiting_calls = 0;  // calls waiting for a batch right now
+};
+
+namespace internal {
+template <typename Request>
+struct PendingCall;
+template <typename Request>
+class CallCoalescer;
+}  // namespace internal
 
 // The gRPC channel arguments medfs uses towards meta: fast reconnects (at
 // most max_backoff apart) so a restarted meta is found again quickly.
@@ -51,6 +94,9 @@ absl::Status FromGrpcStatus(const grpc::Status& status);
 class MetaClient {
  public:
   MetaClient(std::shared_ptr<grpc::Channel> channel, MetaClientOptions options);
+  ~MetaClient();
+
+  MetaClientStats stats() const;
 
   const std::string& address() const { return options_.address; }
 
@@ -91,9 +137,36 @@ class MetaClient {
   absl::StatusOr<Reply> Invoke(const char* name, Method<Request, Reply> method,
                                const Request& request);
 
+  template <typename Request>
+  using Coalescer = internal::CallCoalescer<Request>;
+  template <typename Request>
+  using PendingCall = internal::PendingCall<Request>;
+
+  // The coalescer of one call kind; null when coalescing is off.
+  template <typename Request, typename BatchRequest>
+  std::unique_ptr<Coalescer<Request>> NewCoalescer(
+      const char* name, Method<Request, v1::InodeReply> single,
+      const char* batch_name, Method<BatchRequest, v1::InodeBatchReply> batched);
+
+  // Sends `calls` (taken from a coalescer) as one batch RPC, or as single
+  // calls when there is one or meta lacks the batch RPC; fills each result.
+  template <typename Request, typename BatchRequest>
+  void SendCalls(const char* name, Method<Request, v1::InodeReply> single,
+                 const char* batch_name,
+                 Method<BatchRequest, v1::InodeBatchReply> batched,
+                 const std::vector<PendingCall<Request>*>& calls);
+
   // Constant after construction.
   const MetaClientOptions options_;
   const std::unique_ptr<v1::MetaService::Stub> stub_;
+  const std::unique_ptr<Coalescer<v1::GetAttrRequest>> get_attrs_;
+  const std::unique_ptr<Coalescer<v1::CreateFileRequest>> creates_;
+  const std::unique_ptr<Coalescer<v1::CommitFileRequest>> commits_;
+
+  // Set once meta answered a batch RPC with UNIMPLEMENTED.
+  std::atomic<bool> no_batch_rpcs_{false};
+  std::atomic<uint64_t> batch_rpcs_{0};
+  std::atomic<uint64_t> batched_calls_{0};
 };
 
 }  // namespace medfs::client

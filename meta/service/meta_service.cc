@@ -1,6 +1,10 @@
 #include "meta/service/meta_service.h"
 
+#include <atomic>
+#include <string>
+
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "meta/service/grpc_status.h"
 
 namespace medfs::meta {
@@ -42,6 +46,74 @@ MetaStore::StatusCallback StatusDone(Reactor* reactor) {
   };
 }
 
+// ---------------------------------------------------------------- batches
+
+void SetItemStatus(v1::InodeBatchItem* item, const absl::Status& status) {
+  item->set_code(static_cast<int32_t>(status.code()));
+  item->set_message(std::string(status.message()));
+}
+
+// The error of a batch too large to take, or OK.
+absl::Status CheckBatchSize(const char* method, int items) {
+  if (items <= MetaServiceImpl::kMaxBatchItems) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(method, ": ", items, " items, at most ",
+                   MetaServiceImpl::kMaxBatchItems, " per batch"));
+}
+
+// One mutation batch in flight: its items' replies are preallocated, each
+// item's store callback fills its own, and the last one to become final
+// finishes the RPC and deletes this.
+class MutationBatch {
+ public:
+  MutationBatch(Reactor* reactor, v1::InodeBatchReply* reply, int items)
+      : reactor_(reactor), reply_(reply), remaining_(items) {
+    reply_->mutable_items()->Reserve(items);
+    for (int i = 0; i < items; ++i) reply_->add_items();
+  }
+
+  // The callback of item `i`; call exactly once per item.
+  MetaStore::Callback<v1::Inode> ItemDone(int i) {
+    return [this, i](absl::StatusOr<v1::Inode> result) {
+      v1::InodeBatchItem* item = reply_->mutable_items(i);
+      if (result.ok()) {
+        *item->mutable_reply()->mutable_inode() = std::move(*result);
+      } else {
+        SetItemStatus(item, result.status());
+      }
+      if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        reactor_->Finish(grpc::Status::OK);
+        delete this;
+      }
+    };
+  }
+
+ private:
+  Reactor* const reactor_;
+  v1::InodeBatchReply* const reply_;
+  std::atomic<int> remaining_;
+};
+
+// Runs `items` through `start(item, done)` (a store ...Async call) as one
+// batch RPC.
+template <typename Item, typename Start>
+Reactor* RunMutationBatch(grpc::CallbackServerContext* ctx, const char* method,
+                          const google::protobuf::RepeatedPtrField<Item>& items,
+                          v1::InodeBatchReply* reply, Start start) {
+  Reactor* reactor = ctx->DefaultReactor();
+  absl::Status size = CheckBatchSize(method, items.size());
+  if (!size.ok() || items.empty()) {
+    reactor->Finish(ToGrpcStatus(size));
+    return reactor;
+  }
+  // The last item's callback may finish the RPC (and free the request)
+  // inside start(), so nothing of the request is read after it.
+  const int n = items.size();
+  auto* batch = new MutationBatch(reactor, reply, n);
+  for (int i = 0; i < n; ++i) start(items[i], batch->ItemDone(i));
+  return reactor;
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------ reads
@@ -65,12 +137,19 @@ Reactor* MetaServiceImpl::ResolvePath(Ctx* ctx,
 Reactor* MetaServiceImpl::GetAttr(Ctx* ctx, const v1::GetAttrRequest* request,
                                   v1::InodeReply* reply) {
   Reactor* reactor = ctx->DefaultReactor();
-  const bool with_locations = request->with_locations();
-  absl::StatusOr<v1::Inode> inode =
-      store_->GetAttr(request->inode(), request->with_extents() || with_locations);
-  if (inode.ok() && with_locations) AddChunkLocations(*inode, reply);
-  FinishInode(reactor, reply, std::move(inode));
+  reactor->Finish(ToGrpcStatus(GetAttrInto(*request, reply)));
   return reactor;
+}
+
+absl::Status MetaServiceImpl::GetAttrInto(const v1::GetAttrRequest& request,
+                                          v1::InodeReply* reply) {
+  const bool with_locations = request.with_locations();
+  absl::StatusOr<v1::Inode> inode =
+      store_->GetAttr(request.inode(), request.with_extents() || with_locations);
+  if (!inode.ok()) return inode.status();
+  if (with_locations) AddChunkLocations(*inode, reply);
+  *reply->mutable_inode() = std::move(*inode);
+  return absl::OkStatus();
 }
 
 void MetaServiceImpl::AddChunkLocations(const v1::Inode& inode,
@@ -204,6 +283,50 @@ Reactor* MetaServiceImpl::RegisterServer(Ctx* ctx,
   Reactor* reactor = ctx->DefaultReactor();
   store_->RegisterServerAsync(request->server(), ReplyDone(reactor, reply));
   return reactor;
+}
+
+// ---------------------------------------------------------------- batches
+
+Reactor* MetaServiceImpl::GetAttrBatch(Ctx* ctx,
+                                       const v1::GetAttrBatchRequest* request,
+                                       v1::InodeBatchReply* reply) {
+  Reactor* reactor = ctx->DefaultReactor();
+  absl::Status size = CheckBatchSize("GetAttrBatch", request->items_size());
+  if (!size.ok()) {
+    reactor->Finish(ToGrpcStatus(size));
+    return reactor;
+  }
+  reply->mutable_items()->Reserve(request->items_size());
+  for (const v1::GetAttrRequest& item : request->items()) {
+    v1::InodeBatchItem* out = reply->add_items();
+    absl::Status status = GetAttrInto(item, out->mutable_reply());
+    if (!status.ok()) {
+      out->clear_reply();
+      SetItemStatus(out, status);
+    }
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+Reactor* MetaServiceImpl::CreateFileBatch(
+    Ctx* ctx, const v1::CreateFileBatchRequest* request,
+    v1::InodeBatchReply* reply) {
+  return RunMutationBatch(
+      ctx, "CreateFileBatch", request->items(), reply,
+      [this](const v1::CreateFileRequest& item, MetaStore::Callback<v1::Inode> done) {
+        store_->CreateFileAsync(item, std::move(done));
+      });
+}
+
+Reactor* MetaServiceImpl::CommitFileBatch(
+    Ctx* ctx, const v1::CommitFileBatchRequest* request,
+    v1::InodeBatchReply* reply) {
+  return RunMutationBatch(
+      ctx, "CommitFileBatch", request->items(), reply,
+      [this](const v1::CommitFileRequest& item, MetaStore::Callback<v1::Inode> done) {
+        store_->CommitFileAsync(item, std::move(done));
+      });
 }
 
 }  // namespace medfs::meta

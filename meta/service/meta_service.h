@@ -51,12 +51,27 @@ class MetaServiceImpl final : public v1::MetaService::CallbackService {
                      v1::HeartbeatReply*) override;
   Reactor* ClusterStatus(Ctx*, const v1::Empty*,
                          v1::ClusterStatusReply*) override;
+  // Batches (medfs.proto, GetAttrBatchRequest): items run in order, each
+  // as its single call; a mutation batch is answered once all its items
+  // are durable (they share group commits). INVALID_ARGUMENT for more than
+  // kMaxBatchItems items.
+  Reactor* GetAttrBatch(Ctx*, const v1::GetAttrBatchRequest*,
+                        v1::InodeBatchReply*) override;
+  Reactor* CreateFileBatch(Ctx*, const v1::CreateFileBatchRequest*,
+                           v1::InodeBatchReply*) override;
+  Reactor* CommitFileBatch(Ctx*, const v1::CommitFileBatchRequest*,
+                           v1::InodeBatchReply*) override;
+
+  static constexpr int kMaxBatchItems = 1024;
 
  private:
   // Appends the replicas of the chunks `inode`'s extents name (GetAttr
   // with_locations). A hint only: on a lookup error (a chunk collected in
   // between) the reply carries none and the reader asks again.
   void AddChunkLocations(const v1::Inode& inode, v1::InodeReply* reply);
+  // One GetAttr into `reply` (single call and batch item).
+  absl::Status GetAttrInto(const v1::GetAttrRequest& request,
+                           v1::InodeReply* reply);
 
   MetaStore* const store_;
 };

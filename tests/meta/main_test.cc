@@ -288,5 +288,103 @@ TEST_F(MetaServerTest, SurvivesKillNineMidStream) {
       << "clean shutdown on SIGTERM, wait status " << status;
 }
 
+v1::CreateFileRequest CreateItem(uint64_t parent, const std::string& name) {
+  v1::CreateFileRequest request;
+  request.set_parent(parent);
+  request.set_name(name);
+  request.set_mode(0644);
+  request.set_exclusive(true);
+  return request;
+}
+
+// Item i of `reply` as an absl::StatusOr of its inode.
+absl::StatusOr<v1::Inode> ItemOutcome(const v1::InodeBatchReply& reply, int i) {
+  const v1::InodeBatchItem& item = reply.items(i);
+  if (item.code() != 0) {
+    return absl::Status(static_cast<absl::StatusCode>(item.code()), item.message());
+  }
+  return item.reply().inode();
+}
+
+// Batched RPCs against the real server: items run in request order, each
+// answered exactly as its single call (code and message), acknowledged
+// items survive SIGKILL, and oversized batches are refused whole.
+TEST_F(MetaServerTest, BatchesAnswerEachItemAsItsSingleCallAndAreDurable) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  const uint64_t dir = MustMkDir(kRootInode, "batch");
+  v1::CreateFileBatchRequest creates;
+  *creates.add_items() = CreateItem(dir, "x");
+  *creates.add_items() = CreateItem(dir, "x");        // after the first: exists
+  *creates.add_items() = CreateItem(987654321, "y");  // no such parent
+  *creates.add_items() = CreateItem(dir, "z");
+  *creates.add_items() = CreateItem(dir, "");         // bad name
+  v1::InodeBatchReply created;
+  ASSERT_TRUE(stub_->CreateFileBatch(Context().get(), creates, &created).ok());
+  ASSERT_EQ(created.items_size(), 5);
+  // What the single calls answer now (x and z exist): the same codes and
+  // messages as the batch items that ran after their creation.
+  for (int i : {1, 2, 4}) {
+    SCOPED_TRACE(i);
+    v1::InodeReply single;
+    grpc::Status status = stub_->CreateFile(Context().get(), creates.items(i), &single);
+    absl::StatusOr<v1::Inode> item = ItemOutcome(created, i);
+    EXPECT_EQ(static_cast<int>(item.status().code()), static_cast<int>(status.error_code()));
+    EXPECT_EQ(item.status().message(), status.error_message());
+  }
+  EXPECT_EQ(ItemOutcome(created, 1).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(ItemOutcome(created, 2).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ItemOutcome(created, 4).status().code(), absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<v1::Inode> x = ItemOutcome(created, 0), z = ItemOutcome(created, 3);
+  ASSERT_TRUE(x.ok()) << x.status();
+  ASSERT_TRUE(z.ok()) << z.status();
+  EXPECT_NE(x->id(), z->id());
+
+  v1::CommitFileBatchRequest commits;
+  commits.add_items()->set_inode(x->id());
+  commits.add_items()->set_inode(987654321);
+  v1::InodeBatchReply committed;
+  ASSERT_TRUE(stub_->CommitFileBatch(Context().get(), commits, &committed).ok());
+  ASSERT_EQ(committed.items_size(), 2);
+  EXPECT_TRUE(ItemOutcome(committed, 0).ok()) << ItemOutcome(committed, 0).status();
+  EXPECT_EQ(ItemOutcome(committed, 1).status().code(), absl::StatusCode::kNotFound);
+
+  // SIGKILL: everything acknowledged is there after the restart.
+  server_->Kill(SIGKILL);
+  ASSERT_NO_FATAL_FAILURE(Start());
+  v1::GetAttrBatchRequest gets;
+  gets.add_items()->set_inode(x->id());
+  gets.add_items()->set_inode(987654321);
+  gets.add_items()->set_inode(z->id());
+  v1::InodeBatchReply got;
+  ASSERT_TRUE(stub_->GetAttrBatch(Context().get(), gets, &got).ok());
+  ASSERT_EQ(got.items_size(), 3);
+  absl::StatusOr<v1::Inode> got_x = ItemOutcome(got, 0), got_z = ItemOutcome(got, 2);
+  ASSERT_TRUE(got_x.ok()) << got_x.status();
+  EXPECT_EQ(got_x->id(), x->id());
+  EXPECT_GT(got_x->content_version(), x->content_version()) << "commit acknowledged";
+  ASSERT_TRUE(got_z.ok()) << got_z.status();
+  EXPECT_EQ(got_z->id(), z->id());
+  v1::InodeReply missing;
+  grpc::Status single = stub_->GetAttr(Context().get(), gets.items(1), &missing);
+  EXPECT_EQ(ItemOutcome(got, 1).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ItemOutcome(got, 1).status().message(), single.error_message());
+  absl::StatusOr<v1::Inode> looked_up = Lookup(dir, "z");
+  ASSERT_TRUE(looked_up.ok()) << looked_up.status();
+  EXPECT_EQ(looked_up->id(), z->id());
+
+  v1::GetAttrBatchRequest oversized;
+  for (int i = 0; i < 1025; ++i) oversized.add_items()->set_inode(x->id());
+  v1::InodeBatchReply refused;
+  grpc::Status status = stub_->GetAttrBatch(Context().get(), oversized, &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::CreateFileBatchRequest oversized_creates;
+  for (int i = 0; i < 1025; ++i) {
+    *oversized_creates.add_items() = CreateItem(dir, absl::StrCat("o", i));
+  }
+  status = stub_->CreateFileBatch(Context().get(), oversized_creates, &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Lookup(dir, "o0").status().code(), absl::StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace medfs::meta
