@@ -14,15 +14,20 @@
 // server pulls from the client); loopback_gibps is the RMA write figure.
 // Use --parent_dir=/dev/shm to take the disk (fdatasync on seal) out.
 // Binaries come from $MEDFS_BIN_DIR, else the folder of this executable.
+#include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -45,6 +50,10 @@ ABSL_FLAG(int, io_buffers, 32, "client io_buffer_count");
 ABSL_FLAG(int, replication, 0, "replicas per chunk of the written file (0: cluster default, 2)");
 ABSL_FLAG(std::string, loopback_bytes, "1G", "bytes per loopback direction");
 ABSL_FLAG(std::string, parent_dir, "", "where the cluster's folder goes");
+ABSL_FLAG(std::string, chunkserver_flags, "",
+          "extra flags for every chunkserver, comma-separated");
+ABSL_FLAG(int64_t, disk_probe_mib, 1024,
+          "MiB each of the disk probe's writers writes (0: no probe)");
 
 namespace medfs {
 namespace {
@@ -84,6 +93,50 @@ absl::StatusOr<std::pair<double, double>> Loopback() {
 double GiBps(uint64_t bytes, absl::Duration elapsed) {
   return static_cast<double>(bytes) / (1ull << 30) /
          absl::ToDoubleSeconds(elapsed);
+}
+
+// Writes `bytes` to a new file at `path` in 4 MiB pwrites the way the
+// chunkservers write (direct I/O where the file system has it, else through
+// the page cache), then fdatasyncs it and removes it.
+absl::Status WriteDurably(const std::string& path, uint64_t bytes) {
+  constexpr size_t kBlock = 4 * kMiB;
+  std::unique_ptr<char, decltype(&std::free)> block(
+      static_cast<char*>(std::aligned_alloc(4096, kBlock)), &std::free);
+  for (size_t i = 0; i < kBlock; ++i) block.get()[i] = static_cast<char>(i * 131);
+  int fd = open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_DIRECT, 0600);
+  if (fd < 0 && errno == EINVAL) {
+    fd = open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0600);
+  }
+  if (fd < 0) return absl::InternalError(absl::StrCat("disk probe: open ", path));
+  bool ok = true;
+  for (uint64_t at = 0; at < bytes && ok; at += kBlock) {
+    ok = pwrite(fd, block.get(), kBlock, at) == static_cast<ssize_t>(kBlock);
+  }
+  ok = ok && fdatasync(fd) == 0;
+  close(fd);
+  unlink(path.c_str());
+  if (!ok) return absl::InternalError(absl::StrCat("disk probe: writing ", path));
+  return absl::OkStatus();
+}
+
+// The durable bandwidth of the disk under `dir`, as the write path uses it:
+// `writers` processes' worth of concurrent streams (one per replica), each
+// writing `bytes` and fdatasyncing. Returns the aggregate GiB/s.
+absl::StatusOr<double> DiskLimit(const std::string& dir, int writers,
+                                 uint64_t bytes) {
+  std::vector<absl::Status> results(writers);
+  std::vector<std::thread> threads;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < writers; ++i) {
+    threads.emplace_back([&, i] {
+      results[i] = WriteDurably(absl::StrCat(dir, "/disk_probe.", getpid(), ".", i),
+                                bytes);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  const absl::Duration elapsed = absl::Now() - start;
+  for (const absl::Status& s : results) RETURN_IF_ERROR(s);
+  return GiBps(bytes * writers, elapsed);
 }
 
 absl::StatusOr<std::pair<v1::Inode, double>> WriteFile(client::Client& c,
@@ -126,6 +179,11 @@ absl::Status Run() {
   cluster_options.chunkservers = 3;
   cluster_options.replication = 2;
   cluster_options.parent_dir = absl::GetFlag(FLAGS_parent_dir);
+  for (absl::string_view flag :
+       absl::StrSplit(absl::GetFlag(FLAGS_chunkserver_flags), ',',
+                      absl::SkipEmpty())) {
+    cluster_options.chunkserver_flags.emplace_back(flag);
+  }
   setenv("MEDFS_BIN_DIR", BinDir().c_str(), 0);
   ASSIGN_OR_RETURN(auto cluster, testing::TestCluster::Start(cluster_options));
 
@@ -151,23 +209,47 @@ absl::Status Run() {
     cs_rss = std::max(cs_rss, cluster->chunkserver(i)->PeakResidentBytes());
   }
   const uint64_t meta_rss = cluster->meta()->PeakResidentBytes();
+  // Each chunkserver logs where its WRITE time went when it stops.
+  for (int i = 0; i < cluster->chunkserver_count(); ++i) {
+    cluster->chunkserver(i)->Kill(SIGTERM);
+    const std::string tail = cluster->chunkserver(i)->LogTail(2000);
+    const size_t at = tail.find("write path:");
+    if (at != std::string::npos) {
+      std::fprintf(stderr, "chunkserver %d %s\n", i,
+                   tail.substr(at, tail.find('\n', at) - at).c_str());
+    }
+  }
+  const std::string probe_dir = cluster->root();
   client.reset();
-  cluster.reset();
-  ASSIGN_OR_RETURN(auto loopback, Loopback());
   // Each written byte crosses the fabric once per replica (client -> first
-  // replica -> second ...): write_ratio_per_replica scales by that.
+  // replica -> second ...): write_ratio_per_replica scales by that. All
+  // replicas share one disk here, so each written byte is stored `replicas`
+  // times on it: the disk caps write_gibps at disk_gibps / replicas.
   const int replicas = options.replication != 0 ? options.replication
                                                 : cluster_options.replication;
+  double disk = 0;
+  if (absl::GetFlag(FLAGS_disk_probe_mib) > 0) {
+    ASSIGN_OR_RETURN(disk, DiskLimit(probe_dir, replicas,
+                                     absl::GetFlag(FLAGS_disk_probe_mib) * kMiB));
+  }
+  cluster.reset();
+  ASSIGN_OR_RETURN(auto loopback, Loopback());
+  // The write path's limit: the fabric (one pull per replica, in parallel
+  // along the chain) or the disk, whichever is lower.
+  const double write_limit =
+      disk > 0 ? std::min(loopback.second, disk / replicas) : loopback.second;
   std::printf(
       "storage_bench read_gibps=%.2f write_gibps=%.2f loopback_gibps=%.2f "
       "read_ratio=%.2f write_ratio=%.2f chunkserver_peak_rss_mib=%.0f "
       "meta_peak_rss_mib=%.0f cold_read_gibps=%.2f loopback_read_gibps=%.2f "
-      "replicas=%d write_ratio_per_replica=%.2f bytes=%llu\n",
+      "replicas=%d write_ratio_per_replica=%.2f bytes=%llu disk_gibps=%.2f "
+      "write_limit_gibps=%.2f write_ratio_vs_limit=%.2f\n",
       warm, written.second, loopback.first, warm / loopback.first,
       written.second / loopback.second, cs_rss / double(kMiB),
       meta_rss / double(kMiB), cold, loopback.second, replicas,
       written.second * replicas / loopback.second,
-      static_cast<unsigned long long>(bytes));
+      static_cast<unsigned long long>(bytes), disk, write_limit,
+      written.second / write_limit);
   return absl::OkStatus();
 }
 

@@ -53,6 +53,10 @@ Op GuessOp(absl::string_view payload) {
   return Op::kPing;
 }
 
+uint64_t Micros(absl::Duration d) {
+  return static_cast<uint64_t>(absl::ToInt64Microseconds(d));
+}
+
 }  // namespace
 
 // ------------------------------------------------------------ lifecycle
@@ -143,6 +147,12 @@ DataServiceStats DataService::stats() {
   s.busy_replies = counters_.busy_replies.load();
   s.malformed = counters_.malformed.load();
   s.errors = counters_.errors.load();
+  s.write_queue_us = counters_.write_queue_us.load();
+  s.write_pull_us = counters_.write_pull_us.load();
+  s.write_store_us = counters_.write_store_us.load();
+  s.write_seal_us = counters_.write_seal_us.load();
+  s.write_forward_us = counters_.write_forward_us.load();
+  s.seals = counters_.seals.load();
   return s;
 }
 
@@ -173,7 +183,7 @@ void DataService::Accept(std::unique_ptr<fabric::IncomingRequest> request) {
                                " requests queued")));
     return;
   }
-  queue_.push_back(Work{std::move(request), *std::move(decoded)});
+  queue_.push_back(Work{std::move(request), *std::move(decoded), absl::Now()});
 }
 
 // --------------------------------------------------------------- workers
@@ -200,6 +210,7 @@ void DataService::Serve(Work& work) {
   if (auto* read = std::get_if<dataplane::ReadRequest>(&work.decoded)) {
     ServeRead(*work.request, *read);
   } else if (auto* write = std::get_if<dataplane::WriteRequest>(&work.decoded)) {
+    counters_.write_queue_us += Micros(absl::Now() - work.queued_at);
     ServeWrite(std::move(work.request), *write);
   } else if (auto* del = std::get_if<dataplane::DeleteRequest>(&work.decoded)) {
     ServeDelete(*work.request, del->chunk_id);
@@ -272,6 +283,7 @@ void DataService::ServeWrite(std::unique_ptr<fabric::IncomingRequest> request,
     op->created = true;
   }
   if (write.length > 0) {
+    const absl::Time pull_start = absl::Now();
     absl::Status pulled = op->request->PullFromCaller(
         op->buffer.region(), op->buffer.data(), write.length, write.source);
     if (!pulled.ok()) {
@@ -282,6 +294,7 @@ void DataService::ServeWrite(std::unique_ptr<fabric::IncomingRequest> request,
               "pulling a piece of chunk ", write.chunk_id,
               " from the writer: ", pulled.message())));
     }
+    counters_.write_pull_us += Micros(absl::Now() - pull_start);
   }
   {
     absl::MutexLock lock(&op->mu);
@@ -294,9 +307,16 @@ void DataService::ServeWrite(std::unique_ptr<fabric::IncomingRequest> request,
 
 void DataService::StoreLocally(WriteOp& op) {
   const dataplane::WriteRequest& w = op.write;
+  const absl::Time start = absl::Now();
   absl::StatusOr<ChunkState> state =
       store_->Append(w.chunk_id, w.offset, op.buffer.data(), w.length);
-  if (state.ok() && w.seal()) state = store_->Seal(w.chunk_id, w.total_length);
+  const absl::Time stored = absl::Now();
+  counters_.write_store_us += Micros(stored - start);
+  if (state.ok() && w.seal()) {
+    state = store_->Seal(w.chunk_id, w.total_length);
+    counters_.write_seal_us += Micros(absl::Now() - stored);
+    counters_.seals++;
+  }
   absl::MutexLock lock(&op.mu);
   if (state.ok()) {
     op.state = *state;
@@ -332,7 +352,9 @@ void DataService::Forward(const std::shared_ptr<WriteOp>& op) {
   }
   endpoint_->Call(
       *peer, encoded, options_.forward_timeout,
-      [this, gate = gate_, op, fail](absl::StatusOr<std::string> payload) {
+      [this, gate = gate_, op, fail,
+       sent = absl::Now()](absl::StatusOr<std::string> payload) {
+        counters_.write_forward_us += Micros(absl::Now() - sent);
         if (!payload.ok()) {
           fail(payload.status().ToString(), 0);
         } else if (auto reply = dataplane::DecodeReply(Op::kWrite, *payload);

@@ -65,6 +65,16 @@ struct DataServiceStats {
   uint64_t malformed = 0;      // requests that did not decode
   uint64_t errors = 0;         // error replies of any other kind
   uint64_t queued = 0;         // requests waiting for a worker now
+  // Where WRITE time goes, summed over all WRITEs (microseconds): waiting
+  // for a worker, pulling the piece from the sender, storing it locally
+  // (pwrite, checksums, starting writeback), sealing (header, fdatasync,
+  // rename, folder fsync), and waiting for the next replica's reply.
+  uint64_t write_queue_us = 0;
+  uint64_t write_pull_us = 0;
+  uint64_t write_store_us = 0;
+  uint64_t write_seal_us = 0;
+  uint64_t write_forward_us = 0;
+  uint64_t seals = 0;          // chunks sealed by WRITEs
 };
 
 class DataService {
@@ -101,12 +111,15 @@ class DataService {
   struct Work {
     std::unique_ptr<fabric::IncomingRequest> request;
     dataplane::Request decoded;
+    absl::Time queued_at;
   };
   struct WriteOp;
   struct Gate;
   struct Counters {
     std::atomic<uint64_t> reads{0}, writes{0}, read_bytes{0}, write_bytes{0},
         busy_replies{0}, malformed{0}, errors{0};
+    std::atomic<uint64_t> write_queue_us{0}, write_pull_us{0},
+        write_store_us{0}, write_seal_us{0}, write_forward_us{0}, seals{0};
   };
 
   DataService(fabric::Endpoint* endpoint, ChunkStore* store,

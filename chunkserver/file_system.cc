@@ -20,7 +20,8 @@ absl::Status PathError(const char* call, const std::string& path) {
 
 class PosixFile final : public ChunkFile {
  public:
-  PosixFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  PosixFile(int fd, std::string path, bool direct = false)
+      : fd_(fd), path_(std::move(path)), direct_(direct) {}
   ~PosixFile() override { ::close(fd_); }
 
   absl::Status ReadAt(uint64_t offset, void* data, size_t length) override {
@@ -54,6 +55,24 @@ class PosixFile final : public ChunkFile {
     return absl::OkStatus();
   }
 
+  absl::Status Truncate(uint64_t size) override {
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
+      return PathError("ftruncate", path_);
+    }
+    return absl::OkStatus();
+  }
+
+  bool direct() const override { return direct_; }
+
+  absl::Status StartWriteback(uint64_t offset, size_t length) override {
+    if (::sync_file_range(fd_, static_cast<off_t>(offset),
+                          static_cast<off_t>(length),
+                          SYNC_FILE_RANGE_WRITE) != 0) {
+      return PathError("sync_file_range", path_);
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status Sync() override {
     if (::fdatasync(fd_) != 0) return PathError("fdatasync", path_);
     return absl::OkStatus();
@@ -70,6 +89,7 @@ class PosixFile final : public ChunkFile {
  private:
   const int fd_;
   const std::string path_;
+  const bool direct_;
 };
 
 class PosixFileSystemImpl final : public ChunkFileSystem {
@@ -86,6 +106,15 @@ class PosixFileSystemImpl final : public ChunkFileSystem {
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return PathError("create", path);
     return std::make_unique<PosixFile>(fd, path);
+  }
+
+  absl::StatusOr<std::unique_ptr<ChunkFile>> CreateDirect(
+      const std::string& path) override {
+    int fd = ::open(path.c_str(),
+                    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0644);
+    if (fd < 0 && errno == EINVAL) return Create(path);  // no O_DIRECT here
+    if (fd < 0) return PathError("create", path);
+    return std::make_unique<PosixFile>(fd, path, /*direct=*/true);
   }
 
   absl::Status Rename(const std::string& from, const std::string& to) override {

@@ -23,6 +23,10 @@
 
 namespace medfs::chunkserver {
 
+// Writes to a file opened with CreateDirect() that bypasses the page cache
+// must have their offset, length and buffer address aligned to this.
+inline constexpr size_t kDirectIoAlignment = 4096;
+
 // An open file.
 class ChunkFile {
  public:
@@ -30,9 +34,22 @@ class ChunkFile {
   // Reads exactly `length` bytes at `offset`. A short read (end of file) is
   // kDataLoss "<path>: short read".
   virtual absl::Status ReadAt(uint64_t offset, void* data, size_t length) = 0;
-  // Writes exactly `length` bytes at `offset`.
+  // Writes exactly `length` bytes at `offset`. REQUIRES: on a direct()
+  // file, offset, length and data aligned to kDirectIoAlignment.
   virtual absl::Status WriteAt(uint64_t offset, const void* data,
                                size_t length) = 0;
+  // Sets the file's size to `size` bytes (ftruncate).
+  virtual absl::Status Truncate(uint64_t size) = 0;
+  // True when writes bypass the page cache (O_DIRECT): they reach the
+  // device before WriteAt returns; Sync() still makes them durable.
+  virtual bool direct() const { return false; }
+  // Starts writing back the bytes [offset, offset+length) already written,
+  // without waiting for them to reach the disk (sync_file_range WRITE), so
+  // that a later Sync() has little left to do. Durability still needs
+  // Sync(). The default does nothing (file systems without the call).
+  virtual absl::Status StartWriteback(uint64_t offset, size_t length) {
+    return absl::OkStatus();
+  }
   // fdatasync: the data written so far is durable.
   virtual absl::Status Sync() = 0;
   // Current size in bytes.
@@ -56,6 +73,13 @@ class ChunkFileSystem {
   // Creates a new file for reading and writing; kAlreadyExists if present.
   virtual absl::StatusOr<std::unique_ptr<ChunkFile>> Create(
       const std::string& path) = 0;
+  // Like Create(), but the file's writes bypass the page cache (O_DIRECT)
+  // where the file system allows it; the file's direct() says whether they
+  // do. The default creates an ordinary file.
+  virtual absl::StatusOr<std::unique_ptr<ChunkFile>> CreateDirect(
+      const std::string& path) {
+    return Create(path);
+  }
   // Atomically renames `from` to `to`, replacing `to`.
   virtual absl::Status Rename(const std::string& from,
                               const std::string& to) = 0;

@@ -20,10 +20,18 @@ class FaultFile final : public ChunkFile {
     RETURN_IF_ERROR(fs_->WriteFault(path()));
     return base_->WriteAt(offset, data, length);
   }
+  absl::Status StartWriteback(uint64_t offset, size_t length) override {
+    return base_->StartWriteback(offset, length);
+  }
   absl::Status Sync() override {
     RETURN_IF_ERROR(fs_->SyncFault(path()));
     return base_->Sync();
   }
+  absl::Status Truncate(uint64_t size) override {
+    RETURN_IF_ERROR(fs_->WriteFault(path()));
+    return base_->Truncate(size);
+  }
+  bool direct() const override { return base_->direct(); }
   absl::StatusOr<uint64_t> Size() override { return base_->Size(); }
   const std::string& path() const override { return base_->path(); }
 
@@ -107,6 +115,12 @@ absl::StatusOr<std::unique_ptr<ChunkFile>> FaultFileSystem::OpenForRead(
 absl::StatusOr<std::unique_ptr<ChunkFile>> FaultFileSystem::Create(
     const std::string& path) {
   ASSIGN_OR_RETURN(std::unique_ptr<ChunkFile> file, base_->Create(path));
+  return Wrap(std::move(file));
+}
+
+absl::StatusOr<std::unique_ptr<ChunkFile>> FaultFileSystem::CreateDirect(
+    const std::string& path) {
+  ASSIGN_OR_RETURN(std::unique_ptr<ChunkFile> file, base_->CreateDirect(path));
   return Wrap(std::move(file));
 }
 

@@ -37,6 +37,8 @@ class FaultFileSystem : public ChunkFileSystem {
       const std::string& path) override;
   absl::StatusOr<std::unique_ptr<ChunkFile>> Create(
       const std::string& path) override;
+  absl::StatusOr<std::unique_ptr<ChunkFile>> CreateDirect(
+      const std::string& path) override;
   absl::Status Rename(const std::string& from, const std::string& to) override {
     return base_->Rename(from, to);
   }
