@@ -127,19 +127,31 @@ class CallCoalescer {
     lingering_ = false;
   }
 
+  // Calls the next send takes: all queued, at most max_items, and with
+  // several sends allowed at once, its share of all outstanding calls, so
+  // that concurrent sends settle to equal sizes and overlap.
+  size_t BatchSize() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const size_t outstanding = queue_.size() + in_flight_calls_;
+    const size_t share = (outstanding + max_in_flight_ - 1) / max_in_flight_;
+    return std::min({queue_.size(), static_cast<size_t>(max_items_),
+                     std::max<size_t>(share, 1)});
+  }
+
   // Takes the oldest queued calls, sends them with mu_ released, and marks
   // them answered.
   void SendQueued() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const size_t n = std::min(queue_.size(), static_cast<size_t>(max_items_));
+    const size_t n = BatchSize();
     std::vector<Call*> calls(queue_.begin(), queue_.begin() + n);
     queue_.erase(queue_.begin(), queue_.begin() + n);
     ++in_flight_;
+    in_flight_calls_ += n;
     mu_.Unlock();
     const absl::Time start = absl::Now();
     send_(calls);
     const absl::Duration took = absl::Now() - start;
     mu_.Lock();
     --in_flight_;
+    in_flight_calls_ -= n;
     for (Call* call : calls) call->done = true;
     expected_ = calls.size() + queue_.size();
     linger_ = std::min(took, max_linger_);
@@ -154,6 +166,7 @@ class CallCoalescer {
   mutable absl::Mutex mu_;
   std::deque<Call*> queue_ ABSL_GUARDED_BY(mu_);
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // sends outstanding
+  size_t in_flight_calls_ ABSL_GUARDED_BY(mu_) = 0;  // calls in them
   bool lingering_ ABSL_GUARDED_BY(mu_) = false;  // a sender waits to gather
   size_t expected_ ABSL_GUARDED_BY(mu_) = 1;  // calls the next send expects
   absl::Duration linger_ ABSL_GUARDED_BY(mu_);  // most it waits for them
