@@ -161,10 +161,22 @@ absl::Status Decoder::Decode(const ImageInfo& info,
   out->samples_per_pixel = info.samples_per_pixel;
   out->type = info.pixel_type();
   out->photometric = info.photometric;
+  out->view = nullptr;
+  const bool native = CodecOf(info.transfer_syntax_uid) == Codec::kNative;
+  if (native && zero_copy_ && info.transfer_syntax_uid != ts::kExplicitBig &&
+      info.bits_allocated != 1 && info.stored_frame_bits() == info.frame_bytes() * 8 &&
+      !(info.samples_per_pixel > 1 && info.planar_configuration == 1)) {
+    const size_t need = (size_t{first} + count) * info.frame_bytes();
+    if (pixel_bytes.size() < need) {
+      return fail(absl::InvalidArgumentError(absl::StrCat(
+          "pixel data has ", pixel_bytes.size(), " bytes, need ", need)));
+    }
+    out->view = pixel_bytes.data() + size_t{first} * info.frame_bytes();
+    return absl::OkStatus();
+  }
   out->data.resize(info.frame_bytes() * count);
-  absl::Status s = CodecOf(info.transfer_syntax_uid) == Codec::kNative
-                       ? DecodeNative(info, pixel_bytes, first, count, out)
-                       : DecodeEncapsulated(info, pixel_bytes, first, count, out);
+  absl::Status s = native ? DecodeNative(info, pixel_bytes, first, count, out)
+                          : DecodeEncapsulated(info, pixel_bytes, first, count, out);
   return fail(s);
 }
 

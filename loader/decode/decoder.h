@@ -39,6 +39,11 @@ class Decoder {
                       std::span<const std::byte> pixel_bytes,
                       std::optional<uint32_t> frame, DecodedImage* out);
 
+  // Zero copy (default off): native little-endian pixels that need no
+  // rearranging are not copied; `out->view` then points into
+  // `pixel_bytes`, which the caller keeps unchanged while it uses `out`.
+  void set_zero_copy(bool on) { zero_copy_ = on; }
+
  private:
   absl::Status DecodeNative(const ImageInfo& info,
                             std::span<const std::byte> bytes, uint32_t first,
@@ -49,6 +54,7 @@ class Decoder {
                                   DecodedImage* out);
 
   std::vector<std::byte> scratch_;  // a frame's concatenated fragments
+  bool zero_copy_ = false;
 };
 
 // The fragments of each frame of an encapsulated Pixel Data value.

@@ -64,12 +64,17 @@ struct DecodedImage {
   PixelType type = PixelType::kU16;
   std::string photometric;  // after decode: e.g. RGB for a YBR JPEG
   std::vector<std::byte> data;  // frames * frame_bytes(); reused buffer
+  // When set, the pixels are not in `data` but here: the decoder's input
+  // bytes, used in place (Decoder::set_zero_copy); valid only as long as
+  // those bytes are.
+  const std::byte* view = nullptr;
 
   size_t frame_bytes() const {
     return size_t{rows} * columns * samples_per_pixel * PixelTypeSize(type);
   }
+  const std::byte* pixels() const { return view ? view : data.data(); }
   const std::byte* frame(uint32_t i) const {
-    return data.data() + i * frame_bytes();
+    return pixels() + i * frame_bytes();
   }
 };
 

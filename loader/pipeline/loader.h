@@ -38,6 +38,30 @@ namespace medfs::loader {
 
 enum class OnError { kSkip, kZero, kFail };
 
+// Where the CPU stage stops.
+enum class StageOutput {
+  // Finished images in the transform's output type (the default).
+  kTransformed,
+  // Decoded frames as stored (slice samples only), each with the line that
+  // maps its values to [0, 1] (RawFrame); the GPU path windows, resizes and
+  // normalises them on the device (loader/cuda).
+  kRawFrames,
+};
+
+// One sample of a raw-frames batch. A batch buffer then holds batch_size
+// RawFrames (kRawHeaderBytes, rounded up) followed by one slot per sample
+// of RawSlotBytes(); `offset` is where the frame's pixels start.
+struct RawFrame {
+  uint64_t offset = 0;              // bytes from the start of the buffer
+  uint32_t rows = 0;                // 0: the sample failed; output zeros
+  uint32_t columns = 0;
+  uint32_t samples_per_pixel = 1;   // 1 (grey) or 3 (interleaved RGB)
+  uint32_t pixel_type = 0;          // PixelType
+  float a = 1.f;                    // grey: clamp(a * x + b, 0, 1)
+  float b = 0.f;                    // colour: x * a, per channel
+};
+static_assert(sizeof(RawFrame) == 32);
+
 struct LoaderOptions {
   uint32_t batch_size = 32;           // samples per batch
   SampleKind sample = SampleKind::kSlice;
@@ -47,9 +71,16 @@ struct LoaderOptions {
   uint32_t prefetch = 4;              // batches in flight ahead (>= 1)
   uint32_t threads = 0;               // workers; 0: hardware threads, or
                                       // more if the source prefers (cluster: 8)
+  // Workers that decode/transform at the same time (the others wait for
+  // their reads or for a turn); each turn uses one of this many pooled
+  // decoder/transformer scratch sets, so the CPU stage runs on warm
+  // caches with no more threads than cores. 0: hardware threads.
+  uint32_t cpu_threads = 0;
   // A sample that fails to read or decode: dropped from its batch (skip),
   // replaced by zeros (zero), or returned as the error of Next (fail).
   OnError on_error = OnError::kSkip;
+  // kRawFrames requires sample = kSlice (else kInvalidArgument).
+  StageOutput output = StageOutput::kTransformed;
   std::string labels_csv;             // optional label table
 };
 
@@ -63,7 +94,10 @@ struct Batch {
   uint32_t size = 0;           // samples in it (after skipped failures)
   std::vector<int64_t> shape;  // [B, C, H, W] or [B, C, D, H, W]
   OutputType dtype = OutputType::kFloat32;
-  std::shared_ptr<BatchMemory> images;  // shape's bytes, pooled
+  // shape's bytes, pooled; with StageOutput::kRawFrames the raw layout
+  // (RawFrame table + frame slots), and `shape` is what the device makes.
+  std::shared_ptr<BatchMemory> images;
+  size_t raw_bytes = 0;  // kRawFrames: bytes of `images` in use (0 otherwise)
   std::vector<std::string> uids;
   std::vector<uint64_t> sample_indices;
   std::vector<std::vector<float>> labels;  // empty without a label table
@@ -106,6 +140,10 @@ class Loader {
 
   LoaderStats Stats() const;
   uint64_t num_samples() const { return samples_.size(); }
+  // kRawFrames: bytes of one sample's frame slot (largest decoded frame of
+  // the dataset, 256-byte aligned) and of the RawFrame table.
+  size_t raw_slot_bytes() const { return raw_slot_bytes_; }
+  size_t raw_header_bytes() const;
   // Samples this rank produces in the current epoch (from its start).
   uint64_t rank_samples() const;
   const LoaderOptions& options() const { return options_; }
@@ -114,6 +152,8 @@ class Loader {
 
  private:
   class Worker;
+  struct CpuSlot;
+  class SlotLease;
   struct Pending {
     std::shared_ptr<BatchMemory> memory;
     uint32_t count = 0;      // samples in the batch
@@ -129,10 +169,17 @@ class Loader {
   void Stop();
   void WorkerLoop(Worker* worker);
   absl::Status ProcessSample(Worker* worker, const Sample& sample, std::byte* out);
-  absl::Status ReadAndDecode(Worker* worker, uint32_t instance, std::optional<uint32_t> frame);
+  absl::Status StageRawFrame(Worker* worker, const Sample& sample, std::byte* batch,
+                             uint32_t index);
+  absl::Status Fetch(Worker* worker, uint32_t instance);
+  absl::Status Decode(Worker* worker, CpuSlot* slot, uint32_t instance,
+                      std::optional<uint32_t> frame);
+  CpuSlot* AcquireSlot();
+  void ReleaseSlot(CpuSlot* slot);
   std::shared_ptr<BatchMemory> AllocateBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Batch Assemble(uint64_t index, Pending pending);
   size_t SampleBytes() const;
+  size_t BatchBytes() const;
 
   // Constant after construction
   Catalog catalog_;
@@ -140,6 +187,7 @@ class Loader {
   LoaderOptions options_;
   std::vector<Sample> samples_;
   size_t max_pixel_bytes_ = 0;
+  size_t raw_slot_bytes_ = 0;  // kRawFrames only
   uint64_t missing_labels_ = 0;
 
   // Consumer-thread state
@@ -148,6 +196,10 @@ class Loader {
   uint64_t consumed_batches_base_ = 0;  // samples consumed before order_
   std::vector<std::thread> threads_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<CpuSlot>> slots_;  // created in Create
+
+  absl::Mutex slot_mu_;
+  std::vector<CpuSlot*> free_slots_ ABSL_GUARDED_BY(slot_mu_);
   bool started_ = false;
   absl::Time first_next_ = absl::InfinitePast();
 

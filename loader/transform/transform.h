@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -65,6 +66,15 @@ struct TransformOptions {
 // or 3, std 0).
 absl::Status ValidateTransformOptions(const TransformOptions& options);
 
+// The grey transform of one frame as a line: every stored value x maps to
+// clamp(a * x + b, 0, 1) before the resize (modality LUT, VOI window --
+// given, from the file, else the frame's min..max -- and MONOCHROME1
+// folded together). Used by the CPU transform and handed to the GPU path.
+// REQUIRES: image.samples_per_pixel == 1, frame < image.frames.
+std::pair<double, double> GreyCoefficients(const DecodedImage& image, uint32_t frame,
+                                           const ImageInfo& info,
+                                           const TransformOptions& options);
+
 class Transformer {
  public:
   // Transforms frame `frame` of `image` (described by `info`: slope,
@@ -95,12 +105,21 @@ class Transformer {
     std::vector<float> weight;
   };
   static void BuildTaps(uint32_t in, uint32_t out, Taps* taps);
+  // Grey frames: vertical pass first over windowed input rows (one row of
+  // accumulators, vectorised), then the horizontal taps of that row.
+  template <typename T>
+  void GreyPlanes(const DecodedImage& image, uint32_t frame, const ImageInfo& info,
+                  const TransformOptions& options, float* planes);
+  template <typename T>
+  void ResizeGrey(const T* src, uint32_t in_h, uint32_t in_w, float a, float b,
+                  float* dst, uint32_t out_h, uint32_t out_w);
   void Resize(const float* src, uint32_t in_h, uint32_t in_w, float* dst,
               uint32_t out_h, uint32_t out_w);
 
   Taps horizontal_, vertical_;
   std::vector<float> source_;  // channels x in_h x in_w, windowed
-  std::vector<float> rows_;    // in_h x out_w, after the horizontal pass
+  std::vector<float> rows_;    // colour: in_h x out_w after the horizontal
+                               // pass; grey: one row of in_w accumulators
   std::vector<float> planes_;  // channels x out_h x out_w
 };
 
