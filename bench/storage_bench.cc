@@ -15,7 +15,9 @@
 // Use --parent_dir=/dev/shm to take the disk (fdatasync on seal) out.
 // Binaries come from $MEDFS_BIN_DIR, else the folder of this executable.
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <signal.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -96,18 +98,18 @@ double GiBps(uint64_t bytes, absl::Duration elapsed) {
 }
 
 // Writes `bytes` to a new file at `path` in 4 MiB pwrites the way the
-// chunkservers write (direct I/O where the file system has it, else through
-// the page cache), then fdatasyncs it and removes it.
+// chunkservers write (direct I/O, except on tmpfs: through the page cache), then fdatasyncs it and removes it.
 absl::Status WriteDurably(const std::string& path, uint64_t bytes) {
   constexpr size_t kBlock = 4 * kMiB;
   std::unique_ptr<char, decltype(&std::free)> block(
       static_cast<char*>(std::aligned_alloc(4096, kBlock)), &std::free);
   for (size_t i = 0; i < kBlock; ++i) block.get()[i] = static_cast<char>(i * 131);
-  int fd = open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_DIRECT, 0600);
-  if (fd < 0 && errno == EINVAL) {
-    fd = open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0600);
-  }
+  const int fd = open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0600);
   if (fd < 0) return absl::InternalError(absl::StrCat("disk probe: open ", path));
+  struct statfs fs;
+  if (fstatfs(fd, &fs) == 0 && fs.f_type != TMPFS_MAGIC) {
+    (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT);
+  }
   bool ok = true;
   for (uint64_t at = 0; at < bytes && ok; at += kBlock) {
     ok = pwrite(fd, block.get(), kBlock, at) == static_cast<ssize_t>(kBlock);

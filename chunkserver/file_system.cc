@@ -2,7 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -110,11 +112,17 @@ class PosixFileSystemImpl final : public ChunkFileSystem {
 
   absl::StatusOr<std::unique_ptr<ChunkFile>> CreateDirect(
       const std::string& path) override {
-    int fd = ::open(path.c_str(),
-                    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0644);
-    if (fd < 0 && errno == EINVAL) return Create(path);  // no O_DIRECT here
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return PathError("create", path);
-    return std::make_unique<PosixFile>(fd, path, /*direct=*/true);
+    // Memory-backed file systems have no device to bypass the cache for:
+    // their direct writes only cost more. Elsewhere O_DIRECT when allowed.
+    struct statfs fs;
+    const bool memory = ::fstatfs(fd, &fs) == 0 && (fs.f_type == TMPFS_MAGIC ||
+                                                    fs.f_type == RAMFS_MAGIC);
+    const int flags = ::fcntl(fd, F_GETFL);
+    const bool direct = !memory && flags >= 0 &&
+                        ::fcntl(fd, F_SETFL, flags | O_DIRECT) == 0;
+    return std::make_unique<PosixFile>(fd, path, direct);
   }
 
   absl::Status Rename(const std::string& from, const std::string& to) override {
