@@ -8,10 +8,17 @@
 // the same run, and prints one machine-readable line:
 //   storage_bench read_gibps=.. write_gibps=.. loopback_gibps=..
 //     read_ratio=.. write_ratio=.. chunkserver_peak_rss_mib=..
-//     meta_peak_rss_mib=..
+//     meta_peak_rss_mib=.. ... disk_gibps=.. write_limit_gibps=..
+//     write_ratio_vs_limit=..
 // read_ratio compares with the loopback's RMA write (the read path: server
 // writes into the client), write_ratio with its RMA read (the write path:
 // server pulls from the client); loopback_gibps is the RMA write figure.
+// The disk is measured too (disk_gibps: `replicas` concurrent writers of
+// --disk_probe_mib each, 4 MiB direct writes + fdatasync, in the cluster's
+// folder after the run): every replica lands on that one disk here, so
+// write_limit_gibps = min(loopback_read_gibps, disk_gibps / replicas) and
+// write_ratio_vs_limit = write_gibps / write_limit_gibps. Each chunkserver's
+// "write path:" timings (ms summed over WRITEs) go to stderr.
 // Use --parent_dir=/dev/shm to take the disk (fdatasync on seal) out.
 // Binaries come from $MEDFS_BIN_DIR, else the folder of this executable.
 #include <fcntl.h>

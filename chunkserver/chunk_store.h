@@ -9,7 +9,11 @@
 // folder with most free space; Append() writes pieces in order, computing
 // one CRC32C per 64 KiB block as the bytes arrive; Seal() writes the header,
 // fdatasyncs, renames the file into chunks/ and fsyncs that folder, so a
-// crash never leaves a file under chunks/ that is not complete. Sealed
+// crash never leaves a file under chunks/ that is not complete. Part files
+// are written with direct I/O where the file system allows it (see
+// ChunkFileSystem::CreateDirect): Append() writes a piece whose address is
+// 4096-aligned straight from the caller's buffer (pass pooled, page-aligned
+// buffers for speed) and copies anything unaligned. Sealed
 // chunks are immutable; Read() verifies every block it touches.
 //
 // Errors name the chunk and the folder:

@@ -16,6 +16,9 @@
 //    bounce buffer, with chain[1..]); the worker does not wait for the
 //    downstream reply, the last of the two parts to finish replies. OK only
 //    when both succeeded; on SEAL the chunk is fdatasync'ed before the reply.
+//    The piece goes to disk from the bounce buffer with direct I/O (see
+//    ChunkStore). stats() sums where WRITE time goes (queue, pull, store,
+//    seal, downstream); medfs-chunkserver logs it when it stops.
 //    A downstream failure is kUnavailable with server_id naming the failed
 //    server. After any failure the local copy of the chunk is removed: the
 //    writer starts over with a new chunk.
