@@ -55,6 +55,12 @@ ABSL_FLAG(int, instances, 100000, "query: instances in the index");
 ABSL_FLAG(std::string, dir, "", "ingest: work folder (default: a new /tmp folder)");
 ABSL_FLAG(int, jobs, 0, "ingest: medfs ingest --jobs (0: the CLI's default)");
 ABSL_FLAG(bool, put, true, "ingest: also time `medfs put -r` of the folder");
+ABSL_FLAG(std::string, variants, "",
+          "ingest: ';'-separated extra `medfs ingest` argument sets, one row each "
+          "(e.g. '--jobs 2;--jobs 8')");
+ABSL_FLAG(bool, generate_only, false,
+          "ingest: only write the slices to --dir/src and exit (for profiling by hand)");
+ABSL_FLAG(bool, orthanc, true, "ingest: measure Orthanc when installed");
 ABSL_FLAG(int, orthanc_uploaders, 2, "ingest: parallel REST uploaders to Orthanc");
 
 namespace {
@@ -450,6 +456,7 @@ int RunIngestBench() {
   double mb = GenerateSlices(dir + "/src", slices) / 1e6;
   std::vector<std::string> files = ListFiles(dir + "/src");
   std::printf("data: %d slices, %.1f MB in %s/src\n", slices, mb, dir.c_str());
+  if (absl::GetFlag(FLAGS_generate_only)) return 0;
   Measure cp = TimeCommand(absl::StrCat("cp -r ", dir, "/src ", dir, "/copy && sync"), {});
   fs::remove_all(dir + "/copy");
   medfs::testing::TestClusterOptions options;
@@ -482,9 +489,20 @@ int RunIngestBench() {
   if (absl::GetFlag(FLAGS_put)) {
     put = TimeCommand(absl::StrCat(medfs, " put -r ", dir, "/src /put_copy", jobs), servers);
   }
+  std::vector<std::pair<std::string, Measure>> variants;
+  for (absl::string_view args : absl::StrSplit(absl::GetFlag(FLAGS_variants), ';',
+                                               absl::SkipWhitespace())) {
+    variants.emplace_back(
+        absl::StrCat("medfs ingest ", args),
+        TimeCommand(absl::StrCat(medfs, " ingest ", dir, "/src --dataset v", variants.size(),
+                                 " --key-file ", dir, "/key ", args),
+                    servers));
+  }
   cluster->reset();
   Measure orthanc;
-  if (OrthancPeer::Binary().empty()) {
+  if (!absl::GetFlag(FLAGS_orthanc)) {
+    orthanc.note = "not measured (--orthanc=false)";
+  } else if (OrthancPeer::Binary().empty()) {
     orthanc.note = "not installed: run `bench/setup-peers.sh install-orthanc` (apt-get)";
   } else {
     orthanc = UploadToOrthanc(dir + "/orthanc", files, absl::GetFlag(FLAGS_orthanc_uploaders));
@@ -504,6 +522,7 @@ int RunIngestBench() {
   if (absl::GetFlag(FLAGS_put)) row("medfs put -r (same cluster)", put);
   row("medfs ingest (R=2, 3 servers)", plain);
   row("medfs ingest --deidentify basic", deid);
+  for (const auto& [name, m] : variants) row(name, m);
   row(absl::StrCat("Orthanc REST (", absl::GetFlag(FLAGS_orthanc_uploaders), " uploaders)"),
       orthanc);
   std::printf("RESULT ingest_mbps=%.1f ingest_deid_mbps=%.1f cp_mbps=%.1f ratio=%.2f "

@@ -81,55 +81,92 @@ absl::StatusOr<v1::IngestFilesReply> ClusterInstanceStore::Commit(
   return reply;
 }
 
+// One batch: every added file is appended to the same FileWriter as it
+// arrives (its bytes are copied into the writer's buffers and sent while
+// the batch fills); Commit seals the chunks and commits all the files
+// with their index records in one IngestFiles call.
+class ClusterInstanceStore::Batch : public StoreBatchWriter {
+ public:
+  explicit Batch(ClusterInstanceStore* store) : store_(store) {
+    request_.set_dataset(store_->options_.dataset);
+    request_.set_deidentification(store_->options_.deidentification);
+  }
+
+  absl::Status Add(StoreItem* item) override {
+    if (writer_ == nullptr) {
+      ASSIGN_OR_RETURN(writer_, store_->client_->NewWriter());
+    }
+    const std::string& bytes = item->instance.bytes;
+    offsets_.push_back(writer_->size());
+    RETURN_IF_ERROR(writer_->Append(
+        {reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()}));
+    v1::IngestFileEntry* entry = request_.add_files();
+    entry->set_path(std::move(item->path));
+    entry->set_size(bytes.size());
+    *entry->mutable_dicom() = std::move(item->instance.record);
+    return absl::OkStatus();
+  }
+
+  std::vector<absl::StatusOr<StoreResult>> Commit() override {
+    size_t n = request_.files_size();
+    auto fail_all = [n](const absl::Status& status) {
+      return std::vector<absl::StatusOr<StoreResult>>(n, status);
+    };
+    if (writer_ == nullptr) return {};
+    absl::StatusOr<client::FileContent> pack = writer_->Finish();
+    if (!pack.ok()) return fail_all(pack.status());
+    for (size_t i = 0; i < n; ++i) {
+      v1::IngestFileEntry* entry = request_.mutable_files(static_cast<int>(i));
+      SliceExtents(*pack, offsets_[i], entry->size(), entry);
+    }
+    absl::StatusOr<v1::IngestFilesReply> reply = store_->Commit(request_);
+    if (!reply.ok()) return fail_all(reply.status());
+    return Results(*reply, n);
+  }
+
+ private:
+  static std::vector<absl::StatusOr<StoreResult>> Results(
+      const v1::IngestFilesReply& reply, size_t n) {
+    std::vector<absl::StatusOr<StoreResult>> results;
+    for (int i = 0; i < static_cast<int>(n); ++i) {
+      if (i >= reply.results_size()) {
+        results.push_back(absl::InternalError("meta returned too few results"));
+        continue;
+      }
+      const v1::IngestFileResult& r = reply.results(i);
+      switch (r.outcome()) {
+        case v1::INGEST_OUTCOME_STORED: results.push_back(StoreResult::kStored); break;
+        case v1::INGEST_OUTCOME_ALREADY_PRESENT:
+          results.push_back(StoreResult::kAlreadyPresent);
+          break;
+        case v1::INGEST_OUTCOME_CONFLICT:
+          results.push_back(absl::AlreadyExistsError(r.message()));
+          break;
+        default:
+          results.push_back(absl::InvalidArgumentError(r.message()));
+      }
+    }
+    return results;
+  }
+
+  ClusterInstanceStore* const store_;
+  std::unique_ptr<client::FileWriter> writer_;  // created at the first Add
+  std::vector<uint64_t> offsets_;               // of each file in the writer
+  v1::IngestFilesRequest request_;
+};
+
+std::unique_ptr<StoreBatchWriter> ClusterInstanceStore::NewBatch() {
+  return std::make_unique<Batch>(this);
+}
+
 std::vector<absl::StatusOr<StoreResult>> ClusterInstanceStore::StoreBatch(
-    std::vector<StoreItem>& batch) {
-  auto fail_all = [&](const absl::Status& status) {
-    return std::vector<absl::StatusOr<StoreResult>>(batch.size(), status);
-  };
-  absl::StatusOr<std::unique_ptr<client::FileWriter>> writer = client_->NewWriter();
-  if (!writer.ok()) return fail_all(writer.status());
-  std::vector<uint64_t> offsets;
-  for (const StoreItem& item : batch) {
-    offsets.push_back((*writer)->size());
-    absl::Status appended = (*writer)->Append(
-        {reinterpret_cast<const std::byte*>(item.instance.bytes.data()),
-         item.instance.bytes.size()});
-    if (!appended.ok()) return fail_all(appended);
+    std::vector<StoreItem>& items) {
+  Batch batch(this);
+  for (StoreItem& item : items) {
+    absl::Status added = batch.Add(&item);
+    if (!added.ok()) return std::vector<absl::StatusOr<StoreResult>>(items.size(), added);
   }
-  absl::StatusOr<client::FileContent> pack = (*writer)->Finish();
-  if (!pack.ok()) return fail_all(pack.status());
-  v1::IngestFilesRequest request;
-  request.set_dataset(options_.dataset);
-  request.set_deidentification(options_.deidentification);
-  for (size_t i = 0; i < batch.size(); ++i) {
-    v1::IngestFileEntry* entry = request.add_files();
-    entry->set_path(batch[i].path);
-    entry->set_size(batch[i].instance.bytes.size());
-    SliceExtents(*pack, offsets[i], batch[i].instance.bytes.size(), entry);
-    *entry->mutable_dicom() = batch[i].instance.record;
-  }
-  absl::StatusOr<v1::IngestFilesReply> reply = Commit(request);
-  if (!reply.ok()) return fail_all(reply.status());
-  std::vector<absl::StatusOr<StoreResult>> results;
-  for (int i = 0; i < static_cast<int>(batch.size()); ++i) {
-    if (i >= reply->results_size()) {
-      results.push_back(absl::InternalError("meta returned too few results"));
-      continue;
-    }
-    const v1::IngestFileResult& r = reply->results(i);
-    switch (r.outcome()) {
-      case v1::INGEST_OUTCOME_STORED: results.push_back(StoreResult::kStored); break;
-      case v1::INGEST_OUTCOME_ALREADY_PRESENT:
-        results.push_back(StoreResult::kAlreadyPresent);
-        break;
-      case v1::INGEST_OUTCOME_CONFLICT:
-        results.push_back(absl::AlreadyExistsError(r.message()));
-        break;
-      default:
-        results.push_back(absl::InvalidArgumentError(r.message()));
-    }
-  }
-  return results;
+  return batch.Commit();
 }
 
 }  // namespace medfs::ingest

@@ -2,10 +2,12 @@
 // batch's files through the client library and commits them with their
 // index records in one IngestFiles call to medfs-meta's DicomService.
 //
-// Packing: the files of one batch are appended to ONE FileWriter, so many
-// small DICOM files share chunks (the writer's replicated pipeline, the
-// dataset's replication factor); each file's extents are its slice of the
-// batch's extents. Nothing is visible until IngestFiles commits the batch
+// Packing: the files of one batch are appended to ONE FileWriter as they
+// are added (NewBatch streams: a file's bytes are copied into the writer's
+// buffers and sent while the batch is still filling), so many small DICOM
+// files share chunks (the writer's replicated pipeline, the dataset's
+// replication factor); each file's extents are its slice of the batch's
+// extents. Nothing is visible until IngestFiles commits the batch
 // (files, folders, index records in one meta write batch); an interrupted
 // run leaves only unreferenced chunks, which meta collects.
 //
@@ -13,7 +15,8 @@
 // `retry_budget`; a retry after a lost reply answers ALREADY_PRESENT for
 // what the first attempt committed, so nothing is stored twice.
 //
-// Thread safety: StoreBatch may be called from many threads.
+// Thread safety: StoreBatch and NewBatch may be called from many threads;
+// each batch is used by one thread at a time.
 #pragma once
 
 #include <memory>
@@ -43,8 +46,11 @@ class ClusterInstanceStore : public InstanceStore {
 
   std::vector<absl::StatusOr<StoreResult>> StoreBatch(
       std::vector<StoreItem>& batch) override;
+  std::unique_ptr<StoreBatchWriter> NewBatch() override;
 
  private:
+  class Batch;
+
   absl::StatusOr<v1::IngestFilesReply> Commit(const v1::IngestFilesRequest& request);
 
   // Constant after construction.

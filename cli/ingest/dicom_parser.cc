@@ -129,13 +129,16 @@ absl::Status FillRecord(DcmFileFormat* ff, v1::DicomInstance* r) {
   return absl::OkStatus();
 }
 
-// Writes `ff` (fresh meta group, the data set's own transfer syntax).
-absl::StatusOr<std::string> Encode(DcmFileFormat* ff, size_t size_hint) {
+// Writes `ff` (fresh meta group, the data set's own transfer syntax) into
+// *out, reusing its capacity (reserved for `total_hint` bytes, so the
+// Pixel Data appended afterwards fits without a reallocation).
+absl::Status Encode(DcmFileFormat* ff, size_t size_hint, size_t total_hint, std::string* out) {
   E_TransferSyntax xfer = ff->getDataset()->getOriginalXfer();
   if (xfer == EXS_Unknown) xfer = EXS_LittleEndianExplicit;
+  out->reserve(total_hint);
   for (size_t capacity = size_hint + 64 * 1024;; capacity *= 2) {
-    std::string out(capacity, '\0');
-    DcmOutputBufferStream stream(out.data(), static_cast<offile_off_t>(capacity));
+    out->resize(capacity);  // fills only what the buffer never held
+    DcmOutputBufferStream stream(out->data(), static_cast<offile_off_t>(capacity));
     ff->transferInit();
     OFCondition cond = ff->write(stream, xfer, EET_ExplicitLength, nullptr,
                                  EGL_recalcGL, EPD_noChange, 0, 0, 0,
@@ -148,8 +151,8 @@ absl::StatusOr<std::string> Encode(DcmFileFormat* ff, size_t size_hint) {
     void* buffer = nullptr;
     offile_off_t length = 0;
     stream.flushBuffer(buffer, length);
-    out.resize(static_cast<size_t>(length));
-    return out;
+    out->resize(static_cast<size_t>(length));
+    return absl::OkStatus();
   }
 }
 
@@ -187,7 +190,8 @@ bool IsDicomDirStatus(const absl::Status& status) {
 }
 
 absl::StatusOr<ParsedInstance> ParseDicom(std::string bytes,
-                                          const Deidentifier* deidentifier) {
+                                          const Deidentifier* deidentifier,
+                                          std::string* scratch) {
   ASSIGN_OR_RETURN(DicomLayout layout, LayoutOrReason(bytes));
   // DCMTK reads the part before Pixel Data; with elements after it (and a
   // de-identifier that must see them) the whole file.
@@ -207,11 +211,13 @@ absl::StatusOr<ParsedInstance> ParseDicom(std::string bytes,
   RETURN_IF_ERROR(FillRecord(&ff, &out.record));  // checks the UIDs first
   if (deidentifier != nullptr) {
     RETURN_IF_ERROR(deidentifier->Apply(ff.getDataset(), ff.getMetaInfo()));
-    ASSIGN_OR_RETURN(out.bytes, Encode(&ff, parse_end));
+    if (scratch != nullptr) out.bytes = std::move(*scratch);
+    RETURN_IF_ERROR(Encode(&ff, parse_end, bytes.size() + 64 * 1024, &out.bytes));
     if (prefix_only) {
       out.bytes.append(bytes, layout.pixel_element_offset,
                        layout.pixel_element_end - layout.pixel_element_offset);
     }
+    if (scratch != nullptr) *scratch = std::move(bytes);  // the input, to reuse
     out.record.Clear();
     RETURN_IF_ERROR(FillRecord(&ff, &out.record));
     ASSIGN_OR_RETURN(out.layout, ScanDicomLayout(AsBytes(out.bytes)));

@@ -31,7 +31,12 @@ struct ParsedInstance {
   DicomLayout layout;        // layout of `bytes`
 };
 
-// Parses `bytes`. `deidentifier` may be null (store the bytes unchanged).
+// Parses `bytes`. `deidentifier` may be null (store the bytes unchanged):
+// then the result holds `bytes` itself, not a copy. With a deidentifier
+// and a `scratch` buffer, the re-encoded file is written into *scratch's
+// memory (its content is overwritten, its capacity reused) and *scratch
+// receives the input buffer in exchange, so a caller that recycles
+// buffers allocates none per file.
 // Errors (each message is the reason shown to the user):
 //   kInvalidArgument    not DICOM, truncated or corrupt ("truncated: ...");
 //                       "missing SOPInstanceUID" (or Study/Series UID)
@@ -41,7 +46,8 @@ struct ParsedInstance {
 //   kUnimplemented      Pixel Data that cannot be located (deflated data
 //                       sets are stored, with no pixel offset; see record)
 absl::StatusOr<ParsedInstance> ParseDicom(std::string bytes,
-                                          const Deidentifier* deidentifier);
+                                          const Deidentifier* deidentifier,
+                                          std::string* scratch = nullptr);
 
 // True when `status` is ParseDicom's answer for a DICOMDIR.
 bool IsDicomDirStatus(const absl::Status& status);

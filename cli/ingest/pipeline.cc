@@ -34,9 +34,11 @@ class BoundedQueue {
     mu_.Await(absl::Condition(this, &BoundedQueue::ReadyToPop));
     return TakeLocked();
   }
-  // Does not wait for an item; nullopt when none is queued.
-  std::optional<T> TryPop() {
+  // Waits at most `timeout` for an item; nullopt when none came (or the
+  // queue is closed and drained).
+  std::optional<T> PopFor(absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(this, &BoundedQueue::ReadyToPop), timeout);
     return TakeLocked();
   }
   void Close() {
@@ -82,7 +84,15 @@ class Run : public SourceSink {
   void Walk();
   void ParseWorker();
   void StoreWorker();
-  void StoreOne(std::vector<StoreItem>& batch);
+  // Fills one batch starting with `first` and commits it.
+  void StoreOneBatch(StoreItem first);
+  struct Added {  // what the report needs of an item added to a batch
+    std::string origin;
+    std::string sop_instance_uid;
+    uint64_t file_size;
+  };
+  void ReportBatch(const std::vector<Added>& added,
+                   const std::vector<absl::StatusOr<StoreResult>>& results);
   void Skip(std::string origin, std::string reason, std::string sop,
             uint64_t input_bytes);
   void RecycleBuffer(std::string buffer);
@@ -141,8 +151,9 @@ std::string Run::TakeBuffer() {
   return buffer;
 }
 
+// Buffers keep their size: the next reader overwrites them (resizing only
+// fills bytes a buffer never held, so reuse costs no memset).
 void Run::RecycleBuffer(std::string buffer) {
-  buffer.clear();
   absl::MutexLock lock(&mu_);
   if (buffers_.size() < options_.jobs * 12) buffers_.push_back(std::move(buffer));
 }
@@ -176,8 +187,13 @@ void Run::ParseWorker() {
       Skip(file->origin, "not ingested: the run was stopped", "", input_bytes);
       continue;
     }
+    // De-identification writes a new file: into a recycled buffer, and
+    // the input buffer is recycled in exchange.
+    std::string scratch = options_.deidentifier != nullptr ? TakeBuffer() : std::string();
     absl::StatusOr<ParsedInstance> parsed =
-        ParseDicom(std::move(file->bytes), options_.deidentifier);
+        ParseDicom(std::move(file->bytes), options_.deidentifier,
+                   options_.deidentifier != nullptr ? &scratch : nullptr);
+    if (scratch.capacity() > 0) RecycleBuffer(std::move(scratch));
     if (!parsed.ok()) {
       if (IsDicomDirStatus(parsed.status())) {
         absl::MutexLock lock(&mu_);
@@ -197,17 +213,7 @@ void Run::ParseWorker() {
 
 void Run::StoreWorker() {
   while (std::optional<StoreItem> first = store_queue_.Pop()) {
-    std::vector<StoreItem> batch;
-    size_t bytes = first->instance.bytes.size();
-    batch.push_back(*std::move(first));
-    while (batch.size() < options_.batch_max_files && bytes < options_.batch_max_bytes) {
-      std::optional<StoreItem> next = store_queue_.TryPop();
-      if (!next) break;
-      bytes += next->instance.bytes.size();
-      batch.push_back(*std::move(next));
-    }
-    StoreOne(batch);
-    for (StoreItem& item : batch) RecycleBuffer(std::move(item.instance.bytes));
+    StoreOneBatch(*std::move(first));
   }
 }
 
@@ -224,41 +230,81 @@ bool IsFatalStoreError(const absl::Status& s) {
   }
 }
 
-void Run::StoreOne(std::vector<StoreItem>& batch) {
-  if (Stopping()) {
-    for (StoreItem& item : batch) {
-      Skip(item.origin, "not ingested: the run was stopped",
-           item.instance.record.sop_instance_uid(), item.instance.bytes.size());
+void Run::StoreOneBatch(StoreItem first) {
+  std::unique_ptr<StoreBatchWriter> batch = store_->NewBatch();
+  std::vector<Added> added;
+  absl::Status status;
+  size_t bytes = 0;
+  std::optional<StoreItem> item = std::move(first);
+  while (item) {
+    const v1::DicomInstance& r = item->instance.record;
+    added.push_back({item->origin, r.sop_instance_uid(), r.file_size()});
+    bytes += r.file_size();
+    status = Stopping() ? absl::CancelledError("stopped") : batch->Add(&*item);
+    // The batch has copied the bytes (or taken the buffer): reuse it.
+    if (item->instance.bytes.capacity() > 0) RecycleBuffer(std::move(item->instance.bytes));
+    if (!status.ok() || added.size() >= options_.batch_max_files ||
+        bytes >= options_.batch_max_bytes) {
+      break;
     }
-    return;
+    item = store_queue_.PopFor(options_.batch_max_wait);
   }
-  std::vector<absl::StatusOr<StoreResult>> results = store_->StoreBatch(batch);
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const StoreItem& item = batch[i];
-    const v1::DicomInstance& r = item.instance.record;
+  if (Stopping()) status = absl::CancelledError("stopped");
+  std::vector<absl::StatusOr<StoreResult>> results =
+      status.ok() ? batch->Commit()
+                  : std::vector<absl::StatusOr<StoreResult>>(added.size(), status);
+  batch.reset();  // unreferenced chunks of a failed batch are meta's to collect
+  ReportBatch(added, results);
+}
+
+void Run::ReportBatch(const std::vector<Added>& added,
+                      const std::vector<absl::StatusOr<StoreResult>>& results) {
+  for (size_t i = 0; i < added.size(); ++i) {
+    const Added& item = added[i];
     absl::StatusOr<StoreResult> result =
         i < results.size() ? results[i]
                            : absl::InternalError("store returned too few results");
     if (!result.ok()) {
-      if (IsFatalStoreError(result.status())) Fail(result.status());
-      std::string reason =
-          result.status().code() == absl::StatusCode::kAlreadyExists
-              ? absl::StrCat("conflict: ", result.status().message())
-              : absl::StrCat("store failed: ", result.status().message());
-      Skip(item.origin, std::move(reason), r.sop_instance_uid(), r.file_size());
+      std::string reason;
+      if (result.status().code() == absl::StatusCode::kCancelled && Stopping()) {
+        reason = "not ingested: the run was stopped";
+      } else if (result.status().code() == absl::StatusCode::kAlreadyExists) {
+        reason = absl::StrCat("conflict: ", result.status().message());
+      } else {
+        if (IsFatalStoreError(result.status())) Fail(result.status());
+        reason = absl::StrCat("store failed: ", result.status().message());
+      }
+      Skip(item.origin, std::move(reason), item.sop_instance_uid, item.file_size);
       continue;
     }
     absl::MutexLock lock(&mu_);
     ++report_.totals.files_done;
-    report_.totals.bytes_done += r.file_size();
+    report_.totals.bytes_done += item.file_size;
     if (*result == StoreResult::kStored) {
       ++report_.totals.instances_stored;
-      report_.totals.bytes_stored += r.file_size();
+      report_.totals.bytes_stored += item.file_size;
     } else {
       ++report_.totals.already_present;
     }
   }
 }
+
+// The default batch: collects the items, StoreBatch at Commit.
+class CollectingBatch : public StoreBatchWriter {
+ public:
+  explicit CollectingBatch(InstanceStore* store) : store_(store) {}
+  absl::Status Add(StoreItem* item) override {
+    items_.push_back(std::move(*item));
+    return absl::OkStatus();
+  }
+  std::vector<absl::StatusOr<StoreResult>> Commit() override {
+    return store_->StoreBatch(items_);
+  }
+
+ private:
+  InstanceStore* const store_;
+  std::vector<StoreItem> items_;
+};
 
 IngestProgress Run::Snapshot() const {
   absl::MutexLock lock(&mu_);
@@ -354,6 +400,10 @@ void AppendFiles(std::string* out, const char* name,
 }
 
 }  // namespace
+
+std::unique_ptr<StoreBatchWriter> InstanceStore::NewBatch() {
+  return std::make_unique<CollectingBatch>(this);
+}
 
 std::string StoragePath(const v1::DicomInstance& record, bool keep_paths,
                         const std::string& relative_path) {

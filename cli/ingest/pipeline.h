@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,23 @@ enum class StoreResult {
   kAlreadyPresent,  // this SOPInstanceUID is stored with the same sha256
 };
 
+// A batch being filled, on its way into an InstanceStore. Add may send the
+// item's bytes towards storage at once (so data flows while the batch is
+// still filling); nothing becomes visible before Commit, which stores every
+// added item in one step. Used by one thread at a time.
+class StoreBatchWriter {
+ public:
+  virtual ~StoreBatchWriter() = default;
+  // Adds `item`. The writer either copies item->instance.bytes (leaving
+  // the buffer to the caller, who reuses it) or moves it out. An error
+  // (the same codes as InstanceStore::StoreBatch's per-item errors) fails
+  // the whole batch: the caller stops adding and does not call Commit.
+  virtual absl::Status Add(StoreItem* item) = 0;
+  // Stores the added items; one result per item, in Add order, with the
+  // meaning of InstanceStore::StoreBatch's results. Called at most once.
+  virtual std::vector<absl::StatusOr<StoreResult>> Commit() = 0;
+};
+
 // Where parsed instances go: the cluster, a dry run, a test double.
 class InstanceStore {
  public:
@@ -51,6 +69,9 @@ class InstanceStore {
   // (the store cannot continue).
   virtual std::vector<absl::StatusOr<StoreResult>> StoreBatch(
       std::vector<StoreItem>& batch) = 0;
+  // A new, empty batch. The default collects the items and calls
+  // StoreBatch at Commit; stores that can stream override it.
+  virtual std::unique_ptr<StoreBatchWriter> NewBatch();
 };
 
 struct IngestProgress {
@@ -87,17 +108,21 @@ struct IngestReport {
 
 struct IngestOptions {
   std::vector<std::string> sources;
-  // Parse threads, and as many store threads. Default 4.
+  // Parse threads, and as many batches filled and stored in parallel.
+  // Default 4.
   size_t jobs = 4;
   // Applied before anything is stored; null: files stored unchanged.
   const Deidentifier* deidentifier = nullptr;
   // Store at the source's relative path instead of
   // <StudyUID>/<SeriesUID>/<SOPUID>.dcm.
   bool keep_paths = false;
-  // One StoreBatch call carries at most this many instances / bytes.
-  // Defaults 64 and 32 MiB.
+  // One batch (one commit) carries at most this many instances / bytes.
+  // Defaults 64 and 32 MiB. Items are added to a batch as they are parsed;
+  // a batch that is not full is committed once no item has arrived for
+  // batch_max_wait (default 1 s), and when the sources are exhausted.
   size_t batch_max_files = 64;
   size_t batch_max_bytes = size_t{32} << 20;
+  absl::Duration batch_max_wait = absl::Seconds(1);
   // How often on_progress is called (also once at the end). Default 1 s.
   absl::Duration progress_interval = absl::Seconds(1);
   std::function<void(const IngestProgress&)> on_progress;

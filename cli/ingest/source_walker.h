@@ -45,8 +45,9 @@ class SourceSink {
   virtual absl::Status OnFile(SourceFile file) = 0;
   // Something that is not ingested, with the reason.
   virtual void OnProblem(SourceProblem problem) = 0;
-  // A buffer to read the next file into (its capacity is reused); the
-  // default is a new, empty string.
+  // A buffer to read the next file into: its capacity is reused and its
+  // content (possibly not empty) is overwritten. The default is a new,
+  // empty string.
   virtual std::string TakeBuffer() { return {}; }
 };
 
