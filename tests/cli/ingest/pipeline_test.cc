@@ -192,6 +192,138 @@ TEST(PipelineTest, PydicomTestFilesAllEndStoredOrReported) {
               report->ignored.size());
 }
 
+// A store that streams: records what each batch received and answers
+// from a MemoryInstanceStore; Add can be made to fail for one SOP UID.
+class StreamingStore : public InstanceStore {
+ public:
+  std::vector<absl::StatusOr<StoreResult>> StoreBatch(std::vector<StoreItem>& batch) override {
+    return memory.StoreBatch(batch);
+  }
+  std::unique_ptr<StoreBatchWriter> NewBatch() override {
+    return std::make_unique<Batch>(this);
+  }
+
+  class Batch : public StoreBatchWriter {
+   public:
+    explicit Batch(StreamingStore* store) : store_(store) {}
+    absl::Status Add(StoreItem* item) override {
+      if (item->instance.record.sop_instance_uid() == store_->fail_add_for) {
+        return absl::DataLossError("replica checksum mismatch");
+      }
+      // Copies, as the cluster store does: the caller keeps the buffer.
+      StoreItem copy;
+      copy.origin = item->origin;
+      copy.path = item->path;
+      copy.instance.record = item->instance.record;
+      copy.instance.bytes = item->instance.bytes;
+      items_.push_back(std::move(copy));
+      return absl::OkStatus();
+    }
+    std::vector<absl::StatusOr<StoreResult>> Commit() override {
+      {
+        absl::MutexLock lock(&store_->mu);
+        store_->batch_sizes.push_back(items_.size());
+      }
+      return store_->memory.StoreBatch(items_);
+    }
+
+   private:
+    StreamingStore* const store_;
+    std::vector<StoreItem> items_;
+  };
+
+  MemoryInstanceStore memory{/*keep_bytes=*/true};
+  std::string fail_add_for;
+  absl::Mutex mu;
+  std::vector<size_t> batch_sizes ABSL_GUARDED_BY(mu);
+};
+
+TEST(PipelineTest, StreamingBatchesAreFilledUpToTheLimit) {
+  Source s;
+  StreamingStore store;
+  IngestOptions options = Options(s);
+  options.jobs = 1;  // one batch at a time: every batch but the last is full
+  options.batch_max_files = 5;
+  options.batch_max_wait = absl::Minutes(10);  // only size and the end close a batch
+  absl::StatusOr<IngestReport> report = RunIngest(options, &store);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->totals.instances_stored, s.instances.size());
+  auto stored = store.memory.Snapshot();
+  for (const auto& [sop, bytes] : s.instances) {
+    ASSERT_TRUE(stored.count(sop)) << sop;
+    EXPECT_EQ(stored[sop].bytes, bytes) << sop;  // recycled buffers never leak into a file
+  }
+  absl::MutexLock lock(&store.mu);
+  ASSERT_EQ(store.batch_sizes.size(), (s.instances.size() + 4) / 5);
+  for (size_t i = 0; i + 1 < store.batch_sizes.size(); ++i) EXPECT_EQ(store.batch_sizes[i], 5u);
+}
+
+TEST(PipelineTest, BatchByteLimitClosesABatch) {
+  Source s;
+  StreamingStore store;
+  IngestOptions options = Options(s);
+  options.jobs = 1;
+  options.batch_max_files = 1000;
+  options.batch_max_bytes = 1;  // every file fills a batch
+  ASSERT_TRUE(RunIngest(options, &store).ok());
+  absl::MutexLock lock(&store.mu);
+  EXPECT_EQ(store.batch_sizes.size(), s.instances.size());
+}
+
+TEST(PipelineTest, FailedAddFailsItsBatchAndTheRunGoesOn) {
+  Source s;
+  StreamingStore store;
+  store.fail_add_for = s.instances.begin()->first;
+  IngestOptions options = Options(s);
+  options.jobs = 1;
+  options.batch_max_files = 3;
+  absl::StatusOr<IngestReport> report = RunIngest(options, &store);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->fatal.ok()) << report->fatal;  // kDataLoss is per batch, not fatal
+  const IngestProgress& t = report->totals;
+  EXPECT_EQ(t.files_done, t.files_found);
+  // The failing file and the files added before it in its batch (at most
+  // 2) are skipped with the cause; every other instance is stored.
+  size_t failed = 0;
+  bool named = false;
+  for (const SkippedFile& f : report->skipped) {
+    if (!absl::StartsWith(f.reason, "store failed: ")) continue;
+    ++failed;
+    EXPECT_THAT(f.reason, HasSubstr("checksum mismatch"));
+    named |= f.sop_instance_uid == store.fail_add_for;
+  }
+  EXPECT_TRUE(named);
+  EXPECT_GE(failed, 1u);
+  EXPECT_LE(failed, 3u);
+  EXPECT_EQ(t.instances_stored + failed, s.instances.size());
+}
+
+TEST(PipelineTest, DeidentifiedRunRecyclesBuffersWithoutMixingFiles) {
+  Source s;
+  absl::StatusOr<Deidentifier> deid =
+      Deidentifier::Create({"pipeline-test-key-0123456789", false, false});
+  ASSERT_TRUE(deid.ok()) << deid.status();
+  StreamingStore streaming;
+  MemoryInstanceStore collecting(/*keep_bytes=*/true);
+  for (InstanceStore* store : {static_cast<InstanceStore*>(&streaming),
+                               static_cast<InstanceStore*>(&collecting)}) {
+    IngestOptions options = Options(s);
+    options.deidentifier = &*deid;
+    absl::StatusOr<IngestReport> report = RunIngest(options, store);
+    ASSERT_TRUE(report.ok()) << report.status();
+    EXPECT_EQ(report->totals.instances_stored, s.instances.size());
+  }
+  auto a = streaming.memory.Snapshot();
+  auto b = collecting.Snapshot();
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [sop, stored] : a) {
+    ASSERT_TRUE(b.count(sop)) << sop;
+    EXPECT_EQ(stored.bytes, b[sop].bytes) << sop;
+    EXPECT_EQ(stored.record.sha256(), b[sop].record.sha256()) << sop;
+    EXPECT_EQ(stored.record.file_size(), stored.bytes.size()) << sop;
+  }
+}
+
 TEST(PipelineTest, MissingSourceFailsBeforeStarting) {
   MemoryInstanceStore store(false);
   IngestOptions options;
