@@ -11,8 +11,17 @@ loader's own resize). Output: 224x224 float32 batches of 32, window (40,400).
       --meta 127.0.0.1:9400 --dataset ct --mount /mnt/medfs/ct
 
 Variants: uncompressed, JPEG-LS lossless and RLE (made with dcmcjpls and
-dcmcrle). pydicom has no JPEG-LS decoder in Debian (no CharPyLS), so the
-JPEG-LS baseline is reported as unavailable rather than invented.
+dcmcrle). Before the JPEG-LS baseline the bench asks pydicom to decode one
+file; where it cannot (Debian's pydicom has no JPEG-LS handler: no
+CharPyLS, pylibjpeg-libjpeg or GDCM), the output says so and the baseline
+is reported as unavailable rather than invented.
+
+CPU per image: besides images/s (which under load depends on the share of
+the 2 cores each side gets) each row gives the CPU milliseconds per image
+of the medfs.DataLoader process, of the chunkservers serving it (the
+medfs-chunkserver processes of --meta, found in /proc; on a real cluster
+they run on storage nodes) and of the limit loop. The limit loop uses as
+many threads as the loader's CPU stage (cpu_threads = cores).
 Peak RSS of the process while medfs.DataLoader runs with prefetch 8 is
 read from /proc/self/status (VmHWM) after a fresh-process run.
 """
@@ -90,9 +99,32 @@ def torch_baseline(folder, batches):
     return n / (time.time() - start)
 
 
+def chunkserver_pids(meta):
+    """The medfs-chunkserver processes registered with `meta` (read from
+    /proc; only looked at, never signalled)."""
+    pids = []
+    for d in glob.glob("/proc/[0-9]*"):
+        try:
+            argv = open(d + "/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"medfs-chunkserver") and f"--meta={meta}".encode() in argv:
+            pids.append(int(d[6:]))
+    return pids
+
+
+def cpu_seconds(pid):
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def medfs_rate(meta, dataset, batches, prefetch=4):
     """Images/s over one full epoch, after a warm-up epoch (threads
-    started, pooled buffers touched)."""
+    started, pooled buffers touched), and the CPU ms per image of this
+    process and of the chunkservers."""
     import medfs
     dl = medfs.DataLoader(meta, dataset, batch_size=32, size=(224, 224), window=(40, 400),
                           prefetch=prefetch, seed=0)
@@ -100,19 +132,43 @@ def medfs_rate(meta, dataset, batches, prefetch=4):
         pass
     dl.set_epoch(1)
     before = dl.stats()
+    servers = chunkserver_pids(meta) if meta else []
+    servers_before = sum(cpu_seconds(p) for p in servers)
+    own = os.times()
     n, start = 0, time.time()
     for images, info in dl:
         n += images.shape[0]
     rate = n / (time.time() - start)
+    now = os.times()
     stats = dl.stats()
     stats["consumer_wait_seconds"] -= before["consumer_wait_seconds"]
+    stats["loader_cpu_ms_per_image"] = 1e3 * (now.user + now.system - own.user - own.system) / n
+    stats["servers_cpu_ms_per_image"] = (
+        1e3 * (sum(cpu_seconds(p) for p in servers) - servers_before) / n if servers else None)
     return rate, stats
 
 
 def limit_rate(folder, threads):
     binary = os.path.join(os.environ.get("MEDFS_BIN_DIR", "build/bin"), "loader_bench_limit")
-    out = subprocess.run([binary, folder, str(threads), "2"], check=True, capture_output=True, text=True)
-    return float(out.stdout.split()[-1])
+    passes = 2
+    before = os.times()
+    out = subprocess.run([binary, folder, str(threads), str(passes)], check=True,
+                         capture_output=True, text=True)
+    after = os.times()
+    images = passes * len(glob.glob(folder + "/**/*.dcm", recursive=True))
+    cpu = after.children_user + after.children_system - before.children_user - before.children_system
+    return float(out.stdout.split()[-1]), 1e3 * cpu / images
+
+
+def pydicom_can_decode(folder):
+    """None when pydicom decodes the first file of `folder`, else why not."""
+    import pydicom
+    first = sorted(glob.glob(folder + "/**/*.dcm", recursive=True))[0]
+    try:
+        pydicom.dcmread(first).pixel_array
+        return None
+    except Exception as e:  # pydicom raises RuntimeError/NotImplementedError
+        return f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
 
 
 def peak_rss(meta, dataset, batches):
@@ -158,29 +214,38 @@ def main():
                 baseline_dir = os.path.join(args.mount, dataset)
         warm(baseline_dir)
         ours, stats = medfs_rate(meta, dataset, args.batches)
-        try:
+        base = None
+        why_not = pydicom_can_decode(baseline_dir)
+        if why_not:
+            print(f"{name}: pydicom cannot decode these files here ({why_not}); "
+                  f"no PyTorch+pydicom baseline for {name}")
+        else:
             base = torch_baseline(baseline_dir, max(3, args.batches // 4))
-        except Exception as e:  # no pydicom decoder for the syntax
-            base = None
-            print(f"{name}: pydicom baseline unavailable: {type(e).__name__}: {str(e)[:80]}")
+        servers_ms = stats["servers_cpu_ms_per_image"]
         row = {"variant": name, "source": "cluster" if meta else "local",
                "baseline_reads": baseline_dir, "medfs_images_per_s": round(ours, 1),
                "pytorch_pydicom_images_per_s": round(base, 1) if base else None,
                "ratio_vs_pytorch": round(ours / base, 2) if base else None,
-               "consumer_wait_s": round(stats["consumer_wait_seconds"], 2)}
+               "consumer_wait_s": round(stats["consumer_wait_seconds"], 2),
+               "loader_cpu_ms_per_image": round(stats["loader_cpu_ms_per_image"], 3),
+               "servers_cpu_ms_per_image": round(servers_ms, 3) if servers_ms is not None else None}
         if name == "uncompressed":
             warm(folder)
-            lim = limit_rate(folder, args.threads)
+            lim, lim_ms = limit_rate(folder, args.threads)
             row["limit_images_per_s"] = round(lim, 1)
             row["ratio_vs_limit"] = round(ours / lim, 2)
+            row["limit_cpu_ms_per_image"] = round(lim_ms, 3)
             row["peak_rss_mib_prefetch8"] = round(peak_rss(meta, dataset, args.batches), 1)
         rows.append(row)
         print(json.dumps(row))
-    print("\n| variant | medfs img/s | PyTorch+pydicom img/s | ratio | limit img/s | ratio vs limit |")
-    print("|---|---|---|---|---|---|")
+    print("\n| variant | medfs img/s | PyTorch+pydicom img/s | ratio | limit img/s | ratio vs limit "
+          "| CPU ms/img: loader | chunkservers | limit |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['variant']} | {r['medfs_images_per_s']} | {r['pytorch_pydicom_images_per_s']} | "
-              f"{r['ratio_vs_pytorch']} | {r.get('limit_images_per_s', '')} | {r.get('ratio_vs_limit', '')} |")
+              f"{r['ratio_vs_pytorch']} | {r.get('limit_images_per_s', '')} | {r.get('ratio_vs_limit', '')} "
+              f"| {r['loader_cpu_ms_per_image']} | {r['servers_cpu_ms_per_image']} "
+              f"| {r.get('limit_cpu_ms_per_image', '')} |")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
 #include <cuda_runtime.h>
 
 #include <mutex>
+#include <tuple>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "common/status.h"
 
 namespace medfs::loader {
 namespace {
@@ -33,16 +35,25 @@ struct CudaStager::Impl {
   size_t max_bytes = 0;
   cudaStream_t stream = nullptr;
   absl::flat_hash_set<const void*> registered;  // page-locked host buffers
-  std::mutex pool_mu;                           // device buffers come back from torch
-  std::vector<void*> free_buffers;
-  std::vector<void*> all_buffers;
+  // Device staging buffer of raw-frames batches: only the stream uses it,
+  // so stream order alone keeps a copy from overwriting a running kernel.
+  void* staging = nullptr;
+  size_t staging_bytes = 0;
+  std::mutex pool_mu;  // output buffers come back from torch on any thread
+  // Free output buffers, each with the event recorded on the default
+  // stream when it came back (torch work that read it precedes it).
+  std::vector<std::pair<void*, cudaEvent_t>> free_buffers;  // guarded by pool_mu
+  std::vector<void*> all_buffers;       // guarded by pool_mu
+  std::vector<cudaEvent_t> all_events;  // guarded by pool_mu; one per buffer
   // Events of in-flight uploads, keyed by device buffer.
   std::vector<std::pair<void*, cudaEvent_t>> events;
 
   ~Impl() {
     if (stream) cudaStreamSynchronize(stream);
     for (auto& [p, e] : events) cudaEventDestroy(e);
+    for (cudaEvent_t e : all_events) cudaEventDestroy(e);
     for (void* p : all_buffers) cudaFree(p);
+    if (staging) cudaFree(staging);
     for (const void* h : registered) cudaHostUnregister(const_cast<void*>(h));
     if (stream) cudaStreamDestroy(stream);
   }
@@ -53,6 +64,62 @@ struct CudaStager::Impl {
     cudaEventCreateWithFlags(&e, cudaEventDisableTiming);
     events.push_back({buffer, e});
     return e;
+  }
+
+  // Pooled host batch buffers: pin once (unpinned copies still work, only
+  // slower and not asynchronous).
+  void Pin(const void* host, size_t bytes) {
+    if (registered.contains(host)) return;
+    if (cudaHostRegister(const_cast<void*>(host), bytes, cudaHostRegisterDefault) == cudaSuccess) {
+      registered.insert(host);
+    } else {
+      cudaGetLastError();
+    }
+  }
+
+  // A free device output buffer; the stream waits for the default-stream
+  // work that used it last.
+  absl::StatusOr<void*> TakeOutput() {
+    void* buffer = nullptr;
+    cudaEvent_t released = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(pool_mu);
+      if (!free_buffers.empty()) {
+        std::tie(buffer, released) = free_buffers.back();
+        free_buffers.pop_back();
+      }
+    }
+    if (buffer != nullptr) {
+      if (absl::Status s = Cuda(cudaStreamWaitEvent(stream, released, 0),
+                                "waiting for a device batch buffer's last reader");
+          !s.ok()) {
+        return s;
+      }
+      return buffer;
+    }
+    if (absl::Status s = Cuda(cudaMalloc(&buffer, max_bytes), "allocating a device batch buffer");
+        !s.ok()) {
+      return s;
+    }
+    cudaEvent_t e = nullptr;
+    if (absl::Status s = Cuda(cudaEventCreateWithFlags(&e, cudaEventDisableTiming),
+                              "creating a buffer event");
+        !s.ok()) {
+      cudaFree(buffer);
+      return s;
+    }
+    std::lock_guard<std::mutex> lock(pool_mu);
+    all_buffers.push_back(buffer);
+    all_events.push_back(e);
+    return buffer;
+  }
+
+  // REQUIRES: pool_mu held.
+  cudaEvent_t ReleaseEventOf(void* buffer) {
+    for (size_t i = 0; i < all_buffers.size(); ++i) {
+      if (all_buffers[i] == buffer) return all_events[i];
+    }
+    return nullptr;
   }
 };
 
@@ -82,40 +149,56 @@ absl::StatusOr<CudaStager::PendingUpload> CudaStager::Start(const void* host, si
     return absl::InvalidArgumentError(absl::StrCat("upload of ", bytes, " bytes exceeds ", m.max_bytes));
   }
   cudaSetDevice(m.device);
-  if (!m.registered.contains(host)) {  // pooled batch buffers: pin once
-    if (cudaHostRegister(const_cast<void*>(host), m.max_bytes, cudaHostRegisterDefault) == cudaSuccess) {
-      m.registered.insert(host);
-    } else {
-      cudaGetLastError();  // unpinned copies still work, only slower
+  m.Pin(host, m.max_bytes);
+  ASSIGN_OR_RETURN(void* buffer, m.TakeOutput());
+  RETURN_IF_ERROR(Cuda(cudaMemcpyAsync(buffer, host, bytes, cudaMemcpyHostToDevice, m.stream),
+                       "copying a batch to the device"));
+  cudaEvent_t done = m.EventFor(buffer);
+  RETURN_IF_ERROR(Cuda(cudaEventRecord(done, m.stream), "recording a batch event"));
+  return Handed(impl_, buffer);
+}
+
+absl::StatusOr<CudaStager::PendingUpload> CudaStager::StartRaw(const void* host, size_t bytes,
+                                                               uint32_t count,
+                                                               const TransformOptions& o) {
+  Impl& m = *impl_;
+  if (size_t{count} * o.image_bytes() > m.max_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("a batch of ", count, " images of ",
+                                                   o.image_bytes(), " bytes exceeds ",
+                                                   m.max_bytes));
+  }
+  cudaSetDevice(m.device);
+  m.Pin(host, bytes);
+  if (m.staging_bytes < bytes) {  // sized by the first batch (all are equal)
+    if (m.staging) {
+      RETURN_IF_ERROR(Cuda(cudaStreamSynchronize(m.stream), "draining the stream"));
+      cudaFree(m.staging);
+      m.staging = nullptr;
+      m.staging_bytes = 0;
     }
+    RETURN_IF_ERROR(Cuda(cudaMalloc(&m.staging, bytes), "allocating the device staging buffer"));
+    m.staging_bytes = bytes;
   }
-  void* buffer = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(m.pool_mu);
-    if (!m.free_buffers.empty()) {
-      buffer = m.free_buffers.back();
-      m.free_buffers.pop_back();
-    }
-  }
-  if (buffer == nullptr) {
-    if (absl::Status s = Cuda(cudaMalloc(&buffer, m.max_bytes), "allocating a device batch buffer");
-        !s.ok()) {
-      return s;
-    }
-    m.all_buffers.push_back(buffer);
-  }
-  if (absl::Status s = Cuda(cudaMemcpyAsync(buffer, host, bytes, cudaMemcpyHostToDevice, m.stream),
-                            "copying a batch to the device");
-      !s.ok()) {
-    return s;
-  }
-  cudaEventRecord(m.EventFor(buffer), m.stream);
+  ASSIGN_OR_RETURN(void* out, m.TakeOutput());
+  RETURN_IF_ERROR(Cuda(cudaMemcpyAsync(m.staging, host, bytes, cudaMemcpyHostToDevice, m.stream),
+                       "copying raw frames to the device"));
+  RETURN_IF_ERROR(TransformRawBatchOnDevice(m.staging, count, o, out, m.stream));
+  cudaEvent_t done = m.EventFor(out);
+  RETURN_IF_ERROR(Cuda(cudaEventRecord(done, m.stream), "recording a batch event"));
+  return Handed(impl_, out);
+}
+
+// The handle of an output buffer: back to the pool when torch drops it,
+// with an event on the default stream marking the end of its readers.
+CudaStager::PendingUpload CudaStager::Handed(std::shared_ptr<Impl> impl, void* buffer) {
   PendingUpload u;
   u.device = buffer;
-  std::shared_ptr<Impl> impl = impl_;
   u.keep_alive = std::shared_ptr<void>(buffer, [impl](void* p) {
     std::lock_guard<std::mutex> lock(impl->pool_mu);
-    impl->free_buffers.push_back(p);
+    cudaEvent_t released = impl->ReleaseEventOf(p);
+    cudaSetDevice(impl->device);
+    cudaEventRecord(released, nullptr);  // after what the default stream has queued
+    impl->free_buffers.push_back({p, released});
   });
   return u;
 }

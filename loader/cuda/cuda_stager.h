@@ -1,15 +1,26 @@
 // The loader's GPU path (built with MEDFS_WITH_CUDA).
 //
-// CudaStager moves finished batches to the GPU: each pooled host batch
-// buffer is page-locked once (cudaHostRegister, then reused), copies run
+// CudaStager moves batches to the GPU: each pooled host batch buffer is
+// page-locked once (cudaHostRegister, then reused), copies run
 // asynchronously on the stager's own stream into pooled device buffers, and
 // the caller overlaps the copy of batch k+1 with training on batch k
-// (Upload returns at once; Ready waits on that batch's event).
+// (Start returns at once; Wait waits on that batch's event).
 //
-// Device transforms (TransformOnDevice): modality LUT + VOI window,
-// MONOCHROME1 inversion, area/bilinear resize, normalisation and output
-// type as one CUDA kernel, numerically the same as Transformer (CPU) up to
-// float rounding; used for the GPU check and for raw-pixel batches.
+// Two kinds of batch:
+//  - Start: finished images (the CPU transformed them): copied as they are.
+//  - StartRaw: a raw-frames batch (StageOutput::kRawFrames: decoded frames
+//    + a RawFrame table) is copied into a device staging buffer and one
+//    kernel launch windows, resizes, normalises and converts the whole
+//    batch into a pooled device output buffer, all on the stream.
+// A device output buffer handed out (keep_alive) returns to the pool when
+// its last reference dies; before it is written again the stream waits
+// for the work queued on the default stream up to that moment (torch's
+// kernels that read it).
+//
+// Device transforms (TransformOnDevice, TransformRawBatchOnDevice):
+// modality LUT + VOI window, MONOCHROME1 inversion, area/bilinear resize,
+// normalisation and output type as one CUDA kernel, the same as
+// Transformer (CPU) up to float rounding.
 //
 // Thread safety: a CudaStager is used by one thread.
 #pragma once
@@ -46,6 +57,14 @@ class CudaStager {
   // Waits until the copy of `upload` is complete.
   absl::Status Wait(const PendingUpload& upload);
 
+  // Starts copying the raw-frames batch `host` (`bytes` in use: RawFrame
+  // table of `count` entries + frame slots; a pooled buffer, page-locked on
+  // first use) to the device and transforming it there into `count`
+  // images of `options` (options.image_bytes() each). kInvalidArgument
+  // when the output exceeds max_bytes; kInternal on CUDA errors.
+  absl::StatusOr<PendingUpload> StartRaw(const void* host, size_t bytes, uint32_t count,
+                                         const TransformOptions& options);
+
   // Start + Wait, for callers that do not overlap.
   absl::StatusOr<std::shared_ptr<void>> Upload(const void* host, size_t bytes,
                                                void** device_ptr);
@@ -53,6 +72,7 @@ class CudaStager {
  private:
   struct Impl;
   explicit CudaStager(std::shared_ptr<Impl> impl);
+  static PendingUpload Handed(std::shared_ptr<Impl> impl, void* buffer);
   std::shared_ptr<Impl> impl_;  // shared with buffers torch still holds
 };
 
@@ -64,5 +84,13 @@ absl::Status TransformOnDevice(const void* src, PixelType type, uint32_t rows,
                                uint32_t columns, const ImageInfo& info,
                                bool monochrome1, const TransformOptions& options,
                                void* out, void* stream);
+
+// The raw-batch kernel: `raw` is a device copy of a raw-frames batch
+// buffer (RawFrame table at its start, offsets relative to it), `out` the
+// device output [count, channels, height, width] of options.dtype. A frame
+// with rows = 0 gives zeros. Asynchronous on `stream`.
+absl::Status TransformRawBatchOnDevice(const void* raw, uint32_t count,
+                                       const TransformOptions& options, void* out,
+                                       void* stream);
 
 }  // namespace medfs::loader

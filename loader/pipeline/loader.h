@@ -48,19 +48,7 @@ enum class StageOutput {
   kRawFrames,
 };
 
-// One sample of a raw-frames batch. A batch buffer then holds batch_size
-// RawFrames (kRawHeaderBytes, rounded up) followed by one slot per sample
-// of RawSlotBytes(); `offset` is where the frame's pixels start.
-struct RawFrame {
-  uint64_t offset = 0;              // bytes from the start of the buffer
-  uint32_t rows = 0;                // 0: the sample failed; output zeros
-  uint32_t columns = 0;
-  uint32_t samples_per_pixel = 1;   // 1 (grey) or 3 (interleaved RGB)
-  uint32_t pixel_type = 0;          // PixelType
-  float a = 1.f;                    // grey: clamp(a * x + b, 0, 1)
-  float b = 0.f;                    // colour: x * a, per channel
-};
-static_assert(sizeof(RawFrame) == 32);
+// RawFrame (transform.h) describes one sample of a raw-frames batch.
 
 struct LoaderOptions {
   uint32_t batch_size = 32;           // samples per batch

@@ -75,6 +75,21 @@ std::pair<double, double> GreyCoefficients(const DecodedImage& image, uint32_t f
                                            const ImageInfo& info,
                                            const TransformOptions& options);
 
+// One sample of a raw-frames batch (the loader's StageOutput::kRawFrames,
+// transformed on the GPU). Such a batch buffer holds batch_size RawFrames
+// (Loader::raw_header_bytes()) followed by one slot per sample of
+// Loader::raw_slot_bytes(); `offset` is where the frame's pixels start.
+struct RawFrame {
+  uint64_t offset = 0;              // bytes from the start of the buffer
+  uint32_t rows = 0;                // 0: the sample failed; output zeros
+  uint32_t columns = 0;
+  uint32_t samples_per_pixel = 1;   // 1 (grey) or 3 (interleaved RGB)
+  uint32_t pixel_type = 0;          // PixelType
+  float a = 1.f;                    // grey: clamp(a * x + b, 0, 1)
+  float b = 0.f;                    // colour: x * a, per channel
+};
+static_assert(sizeof(RawFrame) == 32);
+
 class Transformer {
  public:
   // Transforms frame `frame` of `image` (described by `info`: slope,

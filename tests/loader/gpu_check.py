@@ -5,9 +5,13 @@ CUDA-enabled torch; not part of CTest/CI). Runs in about a minute:
   PYTHONPATH=build/python /usr/bin/python3 tests/loader/gpu_check.py
   build/bin/loader_gpu_check      # the kernels against the CPU transforms
 
-1. device='cuda' batches equal device='cpu' batches (same seed/epoch),
-   live on the GPU, and stay valid while later batches arrive (double
-   buffering must not overwrite a batch the caller still holds);
+1. device='cuda' batches (the CPU only decodes; windowing, resize and
+   normalisation run as CUDA kernels on the device) match device='cpu'
+   batches (same seed/epoch; float rounding only), live on the GPU, and
+   stay valid while later batches arrive (double buffering must not
+   overwrite a batch the caller still holds) -- for float32 1 channel and
+   for float16 3 channels with mean/std, and for a set with a corrupt file
+   (on_error='zero': zeros on both paths);
 2. throughput of device='cuda' vs 'cpu' over a synthetic 512x512 CT set.
 """
 import os
@@ -40,13 +44,26 @@ def main():
         sys.exit("torch sees no CUDA device")
     folder = tempfile.mkdtemp(prefix="medfs_gpu_")
     make(folder, 512)
+    with open(os.path.join(folder, "9999.dcm"), "wb") as f:  # decodes to an error
+        f.write(open(os.path.join(folder, "0000.dcm"), "rb").read()[:-4096])
     kw = dict(batch_size=32, size=(224, 224), window=(40, 400), seed=3, prefetch=8)
-    cpu = [(x.clone(), i["uids"]) for x, i in medfs.DataLoader(None, folder, device="cpu", **kw)]
-    held = [(x, i["uids"]) for x, i in medfs.DataLoader(None, folder, device="cuda", **kw)]
     ok = True
-    for (a, ua), (b, ub) in zip(cpu, held):
-        ok &= ua == ub and b.is_cuda and torch.equal(a, b.cpu())
-    print("cuda batches equal cpu batches and stay valid:", "ok" if ok else "MISMATCH")
+    for extra, atol in [(dict(on_error="zero"), 1e-5),
+                        (dict(channels=3, dtype="float16", mean=[0.5, 0.4, 0.3],
+                              std=[0.25, 0.2, 0.3], size=(256, 192)), 4e-3)]:
+        args = dict(kw, **extra)
+        cpu = [(x.clone(), i["uids"]) for x, i in medfs.DataLoader(None, folder, device="cpu", **args)]
+        held = [(x, i["uids"]) for x, i in medfs.DataLoader(None, folder, device="cuda", **args)]
+        same = len(cpu) == len(held)
+        worst = 0.0
+        for (a, ua), (b, ub) in zip(cpu, held):
+            same &= ua == ub and b.is_cuda and a.shape == b.shape and a.dtype == b.dtype
+            if a.shape == b.shape:
+                worst = max(worst, (a.float() - b.cpu().float()).abs().max().item())
+        same &= worst <= atol
+        print(f"cuda vs cpu {extra}: max |diff| {worst:.3g}, held batches valid:",
+              "ok" if same else "MISMATCH")
+        ok &= same
     for device in ["cpu", "cuda"]:
         dl = medfs.DataLoader(None, folder, device=device, **kw)
         for _ in dl:

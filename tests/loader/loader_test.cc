@@ -189,6 +189,58 @@ TEST_F(LoaderTest, UndecodableInstancesAreSkippedZeroedOrFail) {
   }
 }
 
+// StageOutput::kRawFrames (the GPU path's CPU stage): each sample's
+// decoded frame sits in its slot with the line clamp(a * x + b, 0, 1) that
+// the CPU transform would use; failed samples are dropped from the table
+// (skip) or left as rows = 0 (zero); series samples are refused.
+TEST_F(LoaderTest, RawFramesCarryDecodedPixelsAndTheirWindowLine) {
+  WriteSlices(6);
+  TestInstance bad;
+  bad.sop_uid = "1.2.3.4.bad";
+  bad.series_uid = "1.2.3.9.0";
+  bad.pixels.assign(10, 1);  // 8x8 declared, 10 pixels stored
+  testing::WriteInstance((dir_ / "bad.dcm").string(), bad);
+  struct Case { OnError policy; uint32_t size; } cases[] = {{OnError::kSkip, 6}, {OnError::kZero, 7}};
+  for (const Case& c : cases) {
+    OpenOptions o = Options(0, 1);
+    o.loader.output = StageOutput::kRawFrames;
+    o.loader.on_error = c.policy;
+    o.loader.batch_size = 7;
+    auto l = OpenLoader(o);
+    ASSERT_TRUE(l.ok()) << l.status();
+    EXPECT_EQ((*l)->raw_slot_bytes(), 256u);  // 8 x 8 int16, 256-aligned
+    auto b = (*l)->Next();
+    ASSERT_TRUE(b.ok() && b->has_value());
+    const Batch& batch = **b;
+    ASSERT_EQ(batch.size, c.size);
+    EXPECT_EQ(batch.shape, (std::vector<int64_t>{c.size, 1, 4, 4}));  // what the GPU makes
+    EXPECT_EQ(batch.raw_bytes, (*l)->raw_header_bytes() + 7 * (*l)->raw_slot_bytes());
+    const auto* table = reinterpret_cast<const RawFrame*>(batch.images->bytes.data());
+    for (uint32_t i = 0; i < batch.size; ++i) {
+      const RawFrame& f = table[i];
+      if (batch.uids[i] == "1.2.3.4.bad") {
+        EXPECT_EQ(f.rows, 0u);
+        continue;
+      }
+      int k = std::stoi(batch.uids[i].substr(batch.uids[i].rfind('.') + 1)) - 1000;
+      ASSERT_EQ(f.rows, 8u) << batch.uids[i];
+      EXPECT_EQ(f.columns, 8u);
+      EXPECT_EQ(f.samples_per_pixel, 1u);
+      EXPECT_EQ(f.pixel_type, static_cast<uint32_t>(PixelType::kI16));
+      EXPECT_GE(f.offset, (*l)->raw_header_bytes());
+      const auto* px = reinterpret_cast<const int16_t*>(batch.images->bytes.data() + f.offset);
+      EXPECT_EQ(px[0], k);
+      EXPECT_EQ(px[63], k);
+      float expected = std::clamp((k - 49.0f) / 99.0f + 0.5f, 0.f, 1.f);
+      EXPECT_NEAR(std::clamp(f.a * px[0] + f.b, 0.f, 1.f), expected, 1e-5) << batch.uids[i];
+    }
+  }
+  OpenOptions series = Options(0, 1);
+  series.loader.output = StageOutput::kRawFrames;
+  series.loader.sample = SampleKind::kSeries;
+  EXPECT_EQ(OpenLoader(series).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(LoaderTest, SeriesVolumesAreOrderedAndResampled) {
   WriteSlices(12);  // series k%3: values k along z = -k
   OpenOptions o = Options(0, 1);
