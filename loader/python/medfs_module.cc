@@ -224,6 +224,8 @@ class PyDataLoader {
       if (device.size() > 5) device_id_ = std::stoi(device.substr(5));
       cuda_ = true;
       Check(CheckCudaAvailable());
+      // Slices: the CPU stops after decode; the device transforms.
+      if (l.sample == SampleKind::kSlice) l.output = StageOutput::kRawFrames;
     } else if (device != "cpu") {
       throw py::value_error("device must be 'cpu' or 'cuda[:n]', not " + device);
     }
@@ -404,6 +406,16 @@ absl::StatusOr<std::optional<PyDataLoader::InFlight>> PyDataLoader::NextOnDevice
   SamplerState before = loader_->State();
   ASSIGN_OR_RETURN(std::optional<Batch> next, loader_->Next());
   if (!next) return std::optional<InFlight>();
+  if (next->raw_bytes > 0) {  // raw frames: copy + transform on the stream
+    const TransformOptions& t = loader_->options().transform;
+    if (!stager_) {
+      ASSIGN_OR_RETURN(stager_, CudaStager::Create(device_id_,
+                                                   t.image_bytes() * loader_->options().batch_size));
+    }
+    ASSIGN_OR_RETURN(CudaStager::PendingUpload upload,
+                     stager_->StartRaw(next->images->bytes.data(), next->raw_bytes, next->size, t));
+    return std::optional<InFlight>(InFlight{*std::move(next), std::move(upload), before});
+  }
   const size_t capacity = next->images->bytes.size();
   if (!stager_) {
     ASSIGN_OR_RETURN(stager_, CudaStager::Create(device_id_, capacity));
