@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/cli.h"
 #include "cli/ingest/dicom_commands.h"
+#include "cli/ingest/manifest_commands.h"
 #include "client/client.h"
 #include "common/logging.h"
 
@@ -42,8 +43,8 @@ ABSL_FLAG(std::string, key_file, "", "ingest: secret key for UID remapping and d
 ABSL_FLAG(std::string, report, "", "ingest: write a JSON report to this file");
 ABSL_FLAG(bool, dry_run, false, "ingest: parse and report, store nothing");
 ABSL_FLAG(bool, keep_paths, false, "ingest: store at the source's relative paths");
-ABSL_FLAG(std::string, level, "instance", "query: instance | series | study");
-ABSL_FLAG(bool, json, false, "query: JSON lines");
+ABSL_FLAG(std::string, level, "instance", "query, manifest freeze: instance | series | study");
+ABSL_FLAG(bool, json, false, "query, manifest show: JSON lines");
 
 namespace {
 
@@ -63,6 +64,9 @@ absl::Status RunDatasetsCommand(CommandContext& c) {
   return medfs::cli::RunDatasets(c, DicomOptions());
 }
 absl::Status RunInfoCommand(CommandContext& c) { return medfs::cli::RunInfo(c, DicomOptions()); }
+absl::Status RunManifestCommand(CommandContext& c) {
+  return medfs::cli::RunManifest(c, DicomOptions());
+}
 
 constexpr Command kCommands[] = {
     {"put", medfs::cli::RunPut, "put [-r] LOCAL REMOTE"},
@@ -81,6 +85,9 @@ constexpr Command kCommands[] = {
     {"query", RunQueryCommand, "query NAME 'EXPRESSION' [--level instance|series|study] [--json]"},
     {"datasets", RunDatasetsCommand, "datasets"},
     {"info", RunInfoCommand, "info NAME"},
+    {"manifest", RunManifestCommand,
+     "manifest freeze NAME DATASET ['EXPRESSION'] [--level instance|series|study] | "
+     "list DATASET | show DATASET NAME[@VERSION] [--json]"},
 };
 
 std::string UsageText() {

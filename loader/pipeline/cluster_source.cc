@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/client.h"
+#include "client/dicom_client.h"
 #include "common/logging.h"
 #include "common/proto/medfs.grpc.pb.h"
 #include "common/status.h"
@@ -109,6 +110,31 @@ absl::StatusOr<Catalog> QueryIndex(const ClusterSourceOptions& o) {
   return catalog;
 }
 
+// The members of a manifest with their index records: no query runs.
+absl::StatusOr<Catalog> ReadManifest(const ClusterSourceOptions& o, uint64_t* version) {
+  ASSIGN_OR_RETURN(client::ManifestRef ref, client::ParseManifestRef(o.manifest));
+  client::DicomClientOptions options;
+  options.meta.address = o.meta_address;
+  client::DicomClient dicom(options);
+  absl::StatusOr<client::Manifest> manifest = dicom.GetManifest(o.dataset, ref, true);
+  if (!manifest.ok()) {
+    return Annotate(manifest.status(), absl::StrCat("opening manifest ", o.manifest));
+  }
+  *version = manifest->header.version();
+  Catalog catalog;
+  for (v1::DicomInstance& r : manifest->records) {
+    if (r.pixel_data_length() == 0) {
+      ++catalog.skipped_files;
+      continue;
+    }
+    catalog.records.push_back(std::move(r));
+    catalog.planar_configuration.push_back(0);
+  }
+  MEDFS_LOG(INFO) << "dataset " << o.dataset << ": manifest " << ref.name << "@" << *version
+                  << ", " << catalog.records.size() << " instances";
+  return catalog;
+}
+
 // Parses the header of one file read over the data plane.
 absl::Status ScanFile(client::Client* c, const v1::Inode& attrs, const std::string& rel,
                       std::vector<std::byte>* head, Catalog* catalog) {
@@ -170,6 +196,17 @@ absl::StatusOr<ClusterDataset> OpenCluster(const ClusterSourceOptions& o) {
   co.io_buffer_count = o.io_buffers;
   ASSIGN_OR_RETURN(std::unique_ptr<client::Client> c, client::Client::Connect(co));
   ClusterDataset out;
+  if (!o.manifest.empty()) {
+    if (!o.query.empty()) {
+      return absl::InvalidArgumentError("query and manifest are mutually exclusive");
+    }
+    ASSIGN_OR_RETURN(out.catalog, ReadManifest(o, &out.manifest_version));
+    out.from_index = true;
+    out.source = std::make_shared<ClusterPixelSource>(
+        std::move(c), absl::StrCat("medfs:", o.meta_address, "/", o.dataset, "@manifest:",
+                                   o.manifest));
+    return out;
+  }
   auto indexed = QueryIndex(o);
   if (indexed.ok() && !indexed->records.empty()) {
     out.catalog = *std::move(indexed);

@@ -24,6 +24,9 @@ struct ClusterSourceOptions {
   std::string meta_address;  // host:port of medfs-meta
   std::string dataset;       // top-level folder / dataset name
   std::string query;         // QueryDicom expression; empty: all
+  // "NAME" or "NAME@VERSION": the members of that manifest (with their
+  // index records) instead of a query; no scan fallback. Excludes `query`.
+  std::string manifest;
   std::string fabric_provider = "tcp;ofi_rxm";
   // Client I/O buffers (4 MiB each) for pieces that do not land in a
   // worker's registered buffer directly (scans); pixel reads bypass them.
@@ -34,10 +37,12 @@ struct ClusterDataset {
   Catalog catalog;  // already filtered by the query
   std::shared_ptr<PixelSource> source;
   bool from_index = false;  // false: scanned
+  uint64_t manifest_version = 0;  // the version read, when options.manifest is set
 };
 
 // Errors: kUnavailable (meta or chunkservers unreachable), kNotFound
-// (no such dataset), kInvalidArgument (query).
+// (no such dataset, manifest or version), kInvalidArgument (query,
+// manifest reference), kFailedPrecondition (a manifest member is gone).
 absl::StatusOr<ClusterDataset> OpenCluster(const ClusterSourceOptions& options);
 
 }  // namespace medfs::loader

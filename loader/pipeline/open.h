@@ -17,6 +17,11 @@ struct OpenOptions {
   // Local folder, or the dataset (top-level folder) in the cluster.
   std::string dataset;
   std::string query;   // see catalog.h
+  // "NAME" (latest version) or "NAME@VERSION": read the instances frozen in
+  // that manifest of `dataset` (medfs manifest freeze) instead of running
+  // `query`. Cluster mode only; exclusive with `query`. The split applies
+  // to the manifest's members as to a query's.
+  std::string manifest;
   SplitOptions split;
   LoaderOptions loader;
   // Cluster mode: fabric provider of the client's endpoint.
@@ -28,7 +33,8 @@ inline bool IsLocal(const OpenOptions& o) {
 }
 
 // Lists the dataset, filters it and creates the loader.
-// Errors: kInvalidArgument (query, options), kNotFound (dataset),
+// Errors: kInvalidArgument (query, options, query and manifest both set, a
+// manifest in local mode), kNotFound (dataset, manifest or its version),
 // kFailedPrecondition (nothing matches), kUnavailable (cluster down),
 // kUnimplemented (cluster mode in a build without the client library).
 absl::StatusOr<std::unique_ptr<Loader>> OpenLoader(const OpenOptions& options);

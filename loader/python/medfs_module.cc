@@ -191,11 +191,12 @@ class PyDataLoader {
                std::optional<std::vector<float>> std, bool shuffle, bool drop_last,
                std::string labels, std::string split,
                std::pair<double, double> split_fractions, uint32_t threads,
-               std::string on_error) {
+               std::string on_error, std::string manifest) {
     OpenOptions o;
     o.meta = meta_or_none.value_or("local");
     o.dataset = std::move(dataset);
     o.query = std::move(query);
+    o.manifest = std::move(manifest);
     Check(ParseSplit(split, &o.split.split));
     o.split.train_fraction = split_fractions.first;
     o.split.val_fraction = split_fractions.second;
@@ -474,10 +475,14 @@ DataLoader(meta, dataset, query='', batch_size=32, size=(224, 224),
            window=None, sample='slice', depth=32, rank=None, world_size=None,
            seed=0, prefetch=4, device='cpu', channels=1, dtype='float32',
            mean=None, std=None, shuffle=True, drop_last=False, labels='',
-           split='all', split_fractions=(0.8, 0.1), threads=0, on_error='skip')
+           split='all', split_fractions=(0.8, 0.1), threads=0, on_error='skip',
+           manifest='')
 
 meta: medfs-meta address 'host:port', or None/'local' for a local folder.
 dataset: dataset name in the cluster, or the local folder.
+manifest: 'NAME' (latest version) or 'NAME@3': the instances frozen by
+`medfs manifest freeze` instead of running a query (cluster only; not
+together with query). split and the sampler work on its members.
 Iterating yields (images, info): images [B, C, H, W] (slice) or
 [B, C, D, H, W] (series); info has 'uids', 'labels', 'indices', 'errors'.
 rank/world_size default to $RANK/$WORLD_SIZE; the CUDA device to
@@ -489,7 +494,7 @@ $LOCAL_RANK.)doc")
                     uint32_t, std::string, uint32_t, std::string,
                     std::optional<std::vector<float>>, std::optional<std::vector<float>>,
                     bool, bool, std::string, std::string, std::pair<double, double>,
-                    uint32_t, std::string>(),
+                    uint32_t, std::string, std::string>(),
            py::arg("meta") = "local", py::arg("dataset") = "", py::arg("query") = "",
            py::arg("batch_size") = 32, py::arg("size") = std::make_pair(224u, 224u),
            py::arg("window") = py::none(), py::arg("sample") = "slice",
@@ -500,7 +505,7 @@ $LOCAL_RANK.)doc")
            py::arg("std") = py::none(), py::arg("shuffle") = true,
            py::arg("drop_last") = false, py::arg("labels") = "",
            py::arg("split") = "all", py::arg("split_fractions") = std::make_pair(0.8, 0.1),
-           py::arg("threads") = 0, py::arg("on_error") = "skip")
+           py::arg("threads") = 0, py::arg("on_error") = "skip", py::arg("manifest") = "")
       .def("__iter__", &PyDataLoader::Iter, py::return_value_policy::reference)
       .def("__next__", &PyDataLoader::Next)
       .def("__len__", &PyDataLoader::Len)

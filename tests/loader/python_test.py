@@ -329,6 +329,14 @@ class DataLoaderTest(unittest.TestCase):
             with self.assertRaises(RuntimeError):
                 self.loader(device="cuda")
 
+    def test_manifest_argument(self):
+        # Manifests live in a cluster (tests/loader/manifest_cluster_test.cc
+        # reads one); here: the argument reaches the loader and is checked.
+        with self.assertRaisesRegex(ValueError, "mutually exclusive"):
+            self.loader(query="Modality = CT", manifest="train@1")
+        with self.assertRaisesRegex(ValueError, "stored in a medfs cluster"):
+            self.loader(manifest="train")
+
 
 if __name__ == "__main__":
     unittest.main()
