@@ -235,6 +235,12 @@ def main():
             row["limit_images_per_s"] = round(lim, 1)
             row["ratio_vs_limit"] = round(ours / lim, 2)
             row["limit_cpu_ms_per_image"] = round(lim_ms, 3)
+            # Load-independent: the limit's CPU per image over the loader's
+            # (its own process; and with the co-located chunkservers).
+            own = stats["loader_cpu_ms_per_image"]
+            row["cpu_ratio_vs_limit"] = round(lim_ms / own, 2)
+            if servers_ms is not None:
+                row["cpu_ratio_vs_limit_with_servers"] = round(lim_ms / (own + servers_ms), 2)
             row["peak_rss_mib_prefetch8"] = round(peak_rss(meta, dataset, args.batches), 1)
         rows.append(row)
         print(json.dumps(row))
