@@ -60,7 +60,10 @@ struct PendingCall {
 // two group commits per round. So the sender lingers, up to the last RPC's
 // duration and at most max_linger, until as many calls are queued as the
 // last RPC answered plus those that were waiting. A lone sequential caller
-// never waits: it is all that is expected.
+// never waits: it is all that is expected. Callers that do other work
+// between calls (a FUSE thread reading the file it just opened) do not come
+// straight back; a linger that times out is not worth repeating, so after
+// one the next kSendsWithoutLinger sends go at once.
 template <typename Request>
 class CallCoalescer {
  public:
@@ -122,8 +125,14 @@ class CallCoalescer {
   void Linger() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const Wait wait{this, nullptr};
     if (linger_ <= absl::ZeroDuration() || wait.Gathered()) return;
+    if (sends_without_linger_ > 0) {
+      --sends_without_linger_;
+      return;
+    }
     lingering_ = true;
-    mu_.AwaitWithTimeout(absl::Condition(&wait, &Wait::Gathered), linger_);
+    if (!mu_.AwaitWithTimeout(absl::Condition(&wait, &Wait::Gathered), linger_)) {
+      sends_without_linger_ = kSendsWithoutLinger;
+    }
     lingering_ = false;
   }
 
@@ -169,6 +178,9 @@ class CallCoalescer {
   size_t in_flight_calls_ ABSL_GUARDED_BY(mu_) = 0;  // calls in them
   bool lingering_ ABSL_GUARDED_BY(mu_) = false;  // a sender waits to gather
   size_t expected_ ABSL_GUARDED_BY(mu_) = 1;  // calls the next send expects
+  // Sends left that go without lingering, after a linger timed out.
+  static constexpr int kSendsWithoutLinger = 8;
+  int sends_without_linger_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration linger_ ABSL_GUARDED_BY(mu_);  // most it waits for them
 };
 

@@ -60,6 +60,24 @@ INSTANTIATE_TEST_SUITE_P(Values, WindowTest,
                                            WindowCase{500, 2, 0, 1000, 500, false},
                                            WindowCase{1064, 1, -1024, 40, 400, true}));
 
+// 16 columns take the vectorised row path; same size in and out is the
+// identity geometry, so each output is its own input pixel windowed.
+TEST(TransformTest, SameSizeSixteenBitIsWindowedIdentity) {
+  std::vector<int16_t> px(16 * 16);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<int16_t>(i * 7 - 800);
+  DecodedImage img = Grey16(16, 16, px);
+  ImageInfo info;
+  TransformOptions o;
+  o.height = o.width = 16;
+  o.window = Window{0, 2000};
+  std::vector<float> out(16 * 16);
+  Transformer t;
+  t.Apply(img, 0, info, o, out.data());
+  for (size_t i = 0; i < px.size(); ++i) {
+    EXPECT_NEAR(out[i], Windowed(px[i], 0, 2000), 1e-4) << i;
+  }
+}
+
 TEST(TransformTest, FileWindowThenMinMaxFallback) {
   DecodedImage img = Grey16(1, 2, {0, 100});
   ImageInfo info;
