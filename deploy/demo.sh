@@ -41,6 +41,9 @@ $medfs datasets
 $medfs info sample
 echo "== medfs query: the generated CT series"
 $medfs query sample 'Modality = CT and SliceThickness <= 3' --level=series
+echo "== medfs manifest: the CT instances frozen as a named, versioned sample set"
+$medfs manifest freeze ct-train sample 'Modality = CT'
+$medfs manifest list sample
 
 echo "== medfs-mount"
 mnt="$MEDFS_LOCAL/mnt"
@@ -48,10 +51,12 @@ mkdir -p "$mnt"
 mountpoint -q "$mnt" && fusermount3 -u "$mnt"
 "$bin/medfs-mount" --meta="$meta" --log_file="$MEDFS_LOCAL/logs/mount.log" "$mnt"
 for _ in $(seq 1 100); do mountpoint -q "$mnt" && break; sleep 0.1; done
-ls "$mnt"/sample | head -5
-first=$(find "$mnt/sample" -name '*.dcm' | head -1)
+# (no `cmd | head` here: with pipefail a writer cut off by head fails the script)
+ls "$mnt"/sample
+first=$(find "$mnt/sample" -name '*.dcm' -print -quit)
 echo "dcmdump of $first:"
-dcmdump "$first" | grep -E "Modality|Rows|Columns|SOPInstanceUID" | head -5
+dcmdump "$first" > "$MEDFS_LOCAL/first.dump"
+grep -m 5 -E "Modality|Rows|Columns|SOPInstanceUID" "$MEDFS_LOCAL/first.dump"
 /usr/bin/python3 -c "import pydicom,sys; d=pydicom.dcmread(sys.argv[1]); print('pydicom through the mount:', d.Modality, d.pixel_array.shape)" "$first"
 
 echo "== training a tiny ViT from medfs.DataLoader"
