@@ -257,6 +257,21 @@ TEST(MetaClientBatchTest, NoCoalescingSendsSingles) {
   server->Shutdown();
 }
 
+// `callers` threads each make `calls_each` GetAttr calls of distinct inodes
+// through `meta` and check every outcome is its own.
+void GetAttrsFromThreads(MetaClient* meta, int callers, int calls_each) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < callers; ++t) {
+    threads.emplace_back([=] {
+      for (int c = 0; c < calls_each; ++c) {
+        uint64_t n = 1 + t * calls_each + c;
+        ExpectOutcome(n, meta->GetAttr(GetAttr(n)));
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+}
+
 // Against a meta without GetAttrBatch the client falls back to single calls
 // (and keeps doing so).
 TEST(MetaClientBatchTest, UnimplementedBatchFallsBackToSingles) {
@@ -265,16 +280,7 @@ TEST(MetaClientBatchTest, UnimplementedBatchFallsBackToSingles) {
   auto server = Serve(&fake, &port);
   auto meta = NewClient(port);
   const int kCallers = 16, kCallsEach = 20;
-  std::vector<std::thread> callers;
-  for (int t = 0; t < kCallers; ++t) {
-    callers.emplace_back([&, t] {
-      for (int c = 0; c < kCallsEach; ++c) {
-        uint64_t n = 1 + t * kCallsEach + c;
-        ExpectOutcome(n, meta->GetAttr(GetAttr(n)));
-      }
-    });
-  }
-  for (std::thread& caller : callers) caller.join();
+  GetAttrsFromThreads(meta.get(), kCallers, kCallsEach);
   EXPECT_EQ(fake.calls(), kCallers * kCallsEach);
   EXPECT_EQ(meta->stats().batch_rpcs, 0u);
   server->Shutdown();
@@ -287,16 +293,7 @@ TEST(MetaClientBatchTest, ManyCallersEachGetTheirOwnAnswer) {
   auto server = Serve(&fake, &port);
   auto meta = NewClient(port);
   const int kCallers = 16, kCallsEach = 200;
-  std::vector<std::thread> callers;
-  for (int t = 0; t < kCallers; ++t) {
-    callers.emplace_back([&, t] {
-      for (int c = 0; c < kCallsEach; ++c) {
-        uint64_t n = 1 + t * kCallsEach + c;
-        ExpectOutcome(n, meta->GetAttr(GetAttr(n)));
-      }
-    });
-  }
-  for (std::thread& caller : callers) caller.join();
+  GetAttrsFromThreads(meta.get(), kCallers, kCallsEach);
   EXPECT_EQ(meta->stats().waiting_calls, 0u);
   int answered = fake.singles();
   for (int size : fake.batch_sizes()) answered += size;

@@ -42,6 +42,15 @@ class LoaderTest : public ::testing::Test {
     }
   }
 
+  // bad.dcm: SOPInstanceUID 1.2.3.4.bad, 8x8 declared, 10 pixels stored.
+  void WriteUndecodableInstance() {
+    TestInstance bad;
+    bad.sop_uid = "1.2.3.4.bad";
+    bad.series_uid = "1.2.3.9.0";
+    bad.pixels.assign(10, 1);
+    testing::WriteInstance((dir_ / "bad.dcm").string(), bad);
+  }
+
   OpenOptions Options(uint32_t rank, uint32_t world) {
     OpenOptions o;
     o.dataset = dir_.string();
@@ -162,11 +171,7 @@ TEST_F(LoaderTest, OrderDoesNotDependOnThreadsOrPrefetch) {
 
 TEST_F(LoaderTest, UndecodableInstancesAreSkippedZeroedOrFail) {
   WriteSlices(6);
-  TestInstance bad;
-  bad.sop_uid = "1.2.3.4.bad";
-  bad.series_uid = "1.2.3.9.0";
-  bad.pixels.assign(10, 1);  // 8x8 declared, 10 pixels stored
-  testing::WriteInstance((dir_ / "bad.dcm").string(), bad);
+  WriteUndecodableInstance();
   struct Case { OnError policy; size_t uids; bool fails; } cases[] = {
       {OnError::kSkip, 6, false}, {OnError::kZero, 7, false}, {OnError::kFail, 0, true}};
   for (const Case& c : cases) {
@@ -195,11 +200,7 @@ TEST_F(LoaderTest, UndecodableInstancesAreSkippedZeroedOrFail) {
 // (skip) or left as rows = 0 (zero); series samples are refused.
 TEST_F(LoaderTest, RawFramesCarryDecodedPixelsAndTheirWindowLine) {
   WriteSlices(6);
-  TestInstance bad;
-  bad.sop_uid = "1.2.3.4.bad";
-  bad.series_uid = "1.2.3.9.0";
-  bad.pixels.assign(10, 1);  // 8x8 declared, 10 pixels stored
-  testing::WriteInstance((dir_ / "bad.dcm").string(), bad);
+  WriteUndecodableInstance();
   struct Case { OnError policy; uint32_t size; } cases[] = {{OnError::kSkip, 6}, {OnError::kZero, 7}};
   for (const Case& c : cases) {
     OpenOptions o = Options(0, 1);
