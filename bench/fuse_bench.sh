@@ -8,8 +8,10 @@
 #   bench/fuse_bench.sh [BUILD_DIR]
 # Environment: SEQ_MIB (2048), SMALL_FILES (4000), SMALL_KIB (512),
 # SMALL_DIRS (40), STAT_FILES (20000), STAT_DIRS (100), PEERS (passthrough,moosefs)
-# Client caches are dropped (echo 3 > /proc/sys/vm/drop_caches) before
-# every read workload.
+# Caches are dropped (echo 3 > /proc/sys/vm/drop_caches) before every read
+# workload; on one machine that empties the servers' page cache too, so the
+# small-file reads run twice more as warmsrv_t1/t8 with only the client's
+# cache dropped (posix_fadvise DONTNEED of every file through the mount).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -97,6 +99,10 @@ run_suite() {  # NAME MOUNT
   record "$work" mkfiles "$mnt/bench/small" "$SMALL_DIRS" "$SMALL_FILES" "$SMALL_KIB"
   drop; record "$work" readfiles "$mnt/bench/small" 1
   drop; record "$work" readfiles "$mnt/bench/small" 8
+  # The same with only the client's cache dropped, as on a cluster where the
+  # chunkservers are other machines whose page cache holds the dataset.
+  "$work" evict "$mnt/bench/small" > /dev/null; record "$work" readfiles "$mnt/bench/small" 1 warmsrv
+  "$work" evict "$mnt/bench/small" > /dev/null; record "$work" readfiles "$mnt/bench/small" 8 warmsrv
   mkdir -p "$mnt/bench/meta"
   "$work" mkfiles "$mnt/bench/meta" "$STAT_DIRS" "$STAT_FILES" 0 > /dev/null
   sleep 2   # let attribute/entry caches of the writes expire: a cold walk
@@ -122,7 +128,7 @@ rss_kib=$(awk '/VmHWM/ {print $2}' /proc/$medfs_mount_pid/status)
 
 ratio() { [[ -n ${R[$2,$1]:-} && -n ${R[medfs,$1]:-} ]] && awk -v a="${R[medfs,$1]}" -v b="${R[$2,$1]}" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }' || echo "-"; }
 printf '\n%-16s %14s %14s %14s %14s %14s\n' workload medfs passthrough moosefs medfs/pt medfs/mfs
-for w in seqwrite seqread mkfiles readfiles_t1 readfiles_t8 statall; do
+for w in seqwrite seqread mkfiles readfiles_t1 readfiles_t8 warmsrv_t1 warmsrv_t8 statall; do
   unit=$([[ $w == seq* ]] && echo MiB/s || ([[ $w == statall ]] && echo entries/s || echo files/s))
   printf '%-16s %14s %14s %14s %14s %14s   %s\n' "$w" "${R[medfs,$w]:--}" "${R[passthrough,$w]:--}" \
     "${R[moosefs,$w]:--}" "$(ratio $w passthrough)" "$(ratio $w moosefs)" "$unit"

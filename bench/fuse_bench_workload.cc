@@ -5,7 +5,12 @@
 //   seqwrite FILE MIB            write MIB MiB in 1 MiB writes
 //   seqread FILE                 read it back in 1 MiB reads
 //   mkfiles DIR DIRS FILES KIB   FILES files of KIB KiB in DIRS folders
-//   readfiles DIR THREADS        read every file of mkfiles' layout
+//   readfiles DIR THREADS [NAME] read every file of mkfiles' layout
+//                                (NAME: the result's name, default readfiles)
+//   evict DIR                    drop the page cache of every file of that
+//                                layout through the mount (posix_fadvise
+//                                DONTNEED): the client's cache only, while
+//                                the servers' page cache stays warm
 //   statall DIR                  ls -lR: readdir + lstat of every entry
 #include <dirent.h>
 #include <fcntl.h>
@@ -87,8 +92,8 @@ int MkFiles(const std::string& dir, int dirs, int files, size_t kib) {
   return 0;
 }
 
-int ReadFiles(const std::string& dir, int threads) {
-  // The layout of mkfiles: d<i % dirs>/f<i>; find dirs and files by listing.
+// The layout of mkfiles: d<i % dirs>/f<i>; finds dirs and files by listing.
+std::vector<std::string> ListFiles(const std::string& dir) {
   std::vector<std::string> paths;
   DIR* top = opendir(dir.c_str());
   if (top == nullptr) Die("opendir " + dir);
@@ -103,6 +108,23 @@ int ReadFiles(const std::string& dir, int threads) {
     closedir(inner);
   }
   closedir(top);
+  return paths;
+}
+
+int Evict(const std::string& dir) {
+  const std::vector<std::string> paths = ListFiles(dir);
+  for (const std::string& path : paths) {
+    int fd = open(path.c_str(), O_RDONLY);
+    if (fd < 0) Die("open " + path);
+    if (posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0) Die("posix_fadvise " + path);
+    close(fd);
+  }
+  std::printf("RESULT evict %zu files\n", paths.size());
+  return 0;
+}
+
+int ReadFiles(const std::string& dir, int threads, const std::string& name) {
+  const std::vector<std::string> paths = ListFiles(dir);
   std::atomic<size_t> next{0}, bytes{0};
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> workers;
@@ -114,7 +136,7 @@ int ReadFiles(const std::string& dir, int threads) {
   }
   for (auto& w : workers) w.join();
   const double s = Seconds(start);
-  std::printf("RESULT readfiles_t%d %.1f files/s (%.1f MiB/s)\n", threads, paths.size() / s,
+  std::printf("RESULT %s_t%d %.1f files/s (%.1f MiB/s)\n", name.c_str(), threads, paths.size() / s,
               (bytes >> 20) / s);
   return 0;
 }
@@ -153,7 +175,10 @@ int main(int argc, char** argv) {
   if (cmd == "mkfiles" && argc == 6) {
     return MkFiles(argv[2], std::stoi(argv[3]), std::stoi(argv[4]), std::stoul(argv[5]));
   }
-  if (cmd == "readfiles" && argc == 4) return ReadFiles(argv[2], std::stoi(argv[3]));
+  if (cmd == "readfiles" && (argc == 4 || argc == 5)) {
+    return ReadFiles(argv[2], std::stoi(argv[3]), argc == 5 ? argv[4] : "readfiles");
+  }
+  if (cmd == "evict" && argc == 3) return Evict(argv[2]);
   if (cmd == "statall" && argc == 3) return StatAll(argv[2]);
   std::fprintf(stderr, "usage: see the comment at the top of fuse_bench_workload.cc\n");
   return 2;

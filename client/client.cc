@@ -66,9 +66,11 @@ absl::StatusOr<v1::Inode> ClientImpl::Lookup(uint64_t parent,
   v1::LookupRequest request;
   request.set_parent(parent);
   request.set_name(name);
-  ASSIGN_OR_RETURN(v1::Inode inode, meta_->Lookup(request));
-  attributes_.Put(inode, /*has_extents=*/false);
-  return inode;
+  request.set_extents_up_to(options_.lookup_extents_up_to);
+  ASSIGN_OR_RETURN(v1::InodeReply reply, meta_->LookupReply(request));
+  if (reply.has_extents()) locations_.Insert(reply.locations());
+  attributes_.Put(reply.inode(), reply.has_extents());
+  return std::move(*reply.mutable_inode());
 }
 
 absl::StatusOr<v1::Inode> ClientImpl::ResolvePath(const std::string& path,

@@ -48,6 +48,11 @@ struct ClientOptions {
   // Attribute cache: entries and how long one is trusted. 0 entries: off.
   size_t attribute_cache_entries = 65536;
   absl::Duration attribute_cache_ttl = absl::Seconds(1);
+  // A Lookup that names a regular file of at most this many extents also
+  // brings its extents and chunk replicas into the caches, so that opening
+  // it right after (within attribute_cache_ttl) costs no meta round trip.
+  // 0: attributes only.
+  uint32_t lookup_extents_up_to = 16;
   // Registered I/O buffers (bytes each = the data-plane piece size, 4 MiB)
   // shared by all reads and writes of this client; bounds client memory.
   size_t io_buffer_count = 32;

@@ -317,7 +317,11 @@ MetaClientStats MetaClient::stats() const {
 }
 
 absl::StatusOr<v1::Inode> MetaClient::Lookup(const v1::LookupRequest& request) {
-  return InodeOf(Invoke("Lookup", &v1::MetaService::Stub::Lookup, request));
+  return InodeOf(LookupReply(request));
+}
+
+absl::StatusOr<v1::InodeReply> MetaClient::LookupReply(const v1::LookupRequest& request) {
+  return Invoke("Lookup", &v1::MetaService::Stub::Lookup, request);
 }
 
 absl::StatusOr<v1::Inode> MetaClient::ResolvePath(const v1::ResolvePathRequest& request) {

@@ -101,6 +101,8 @@ class MetaClient {
   const std::string& address() const { return options_.address; }
 
   absl::StatusOr<v1::Inode> Lookup(const v1::LookupRequest& request);
+  // Lookup returning the whole reply (extents_up_to adds extents and replicas).
+  absl::StatusOr<v1::InodeReply> LookupReply(const v1::LookupRequest& request);
   absl::StatusOr<v1::Inode> ResolvePath(const v1::ResolvePathRequest& request);
   absl::StatusOr<v1::Inode> GetAttr(const v1::GetAttrRequest& request);
   // GetAttr returning the whole reply (with_locations adds chunk replicas).

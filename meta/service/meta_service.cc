@@ -121,7 +121,19 @@ Reactor* RunMutationBatch(grpc::CallbackServerContext* ctx, const char* method,
 Reactor* MetaServiceImpl::Lookup(Ctx* ctx, const v1::LookupRequest* request,
                                  v1::InodeReply* reply) {
   Reactor* reactor = ctx->DefaultReactor();
-  FinishInode(reactor, reply, store_->Lookup(request->parent(), request->name()));
+  const uint32_t up_to = request->extents_up_to();
+  absl::StatusOr<v1::Inode> inode =
+      store_->Lookup(request->parent(), request->name(), /*with_extents=*/up_to > 0);
+  if (inode.ok() && up_to > 0) {
+    if (inode->type() == v1::FILE_TYPE_REGULAR &&
+        static_cast<uint32_t>(inode->extents_size()) <= up_to) {
+      reply->set_has_extents(true);
+      AddChunkLocations(*inode, reply);
+    } else {
+      inode->clear_extents();
+    }
+  }
+  FinishInode(reactor, reply, std::move(inode));
   return reactor;
 }
 

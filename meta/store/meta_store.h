@@ -128,7 +128,8 @@ class MetaStore {
 
   // The inode named `name` in directory `parent`; "." and ".." resolve to
   // the directory and its parent. kNotFound; "not a directory".
-  absl::StatusOr<v1::Inode> Lookup(uint64_t parent, absl::string_view name);
+  absl::StatusOr<v1::Inode> Lookup(uint64_t parent, absl::string_view name,
+                                   bool with_extents = false);
   // Walks an absolute path from the root, following symlinks in
   // intermediate components (and the last one when follow_last_symlink),
   // at most 40 of them. kNotFound; "not a directory"; kInvalidArgument for

@@ -310,6 +310,64 @@ TEST_F(ClusterTest, GetAttrWithLocationsNamesTheReplicasOfEveryChunk) {
   EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size()), 0);
 }
 
+TEST_F(ClusterTest, LookupCarriesExtentsAndReplicasOfSmallFilesOnly) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster());
+  auto inode = WriteFile(*client_, kRootInode, "three-chunks", 13, 2 * kChunk + 7);
+  ASSERT_TRUE(inode.ok()) << inode.status();
+  auto whole = client_->GetAttr(inode->id(), true);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  const uint32_t extents = whole->extents_size();
+  ASSERT_GE(extents, 3u);
+  MetaClientOptions options;
+  options.address = cluster_->meta_address();
+  MetaClient meta(NewMetaChannel(options), options);
+  v1::LookupRequest request;
+  request.set_parent(kRootInode);
+  request.set_name("three-chunks");
+  for (uint32_t up_to : {0u, extents - 1}) {  // off, or more extents than asked for
+    request.set_extents_up_to(up_to);
+    auto reply = meta.LookupReply(request);
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    EXPECT_FALSE(reply->has_extents()) << up_to;
+    EXPECT_EQ(reply->inode().extents_size(), 0) << up_to;
+    EXPECT_EQ(reply->locations_size(), 0) << up_to;
+  }
+  request.set_extents_up_to(extents);
+  auto reply = meta.LookupReply(request);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_TRUE(reply->has_extents());
+  EXPECT_EQ(reply->inode().SerializeAsString(), whole->SerializeAsString());
+  ASSERT_GE(reply->locations_size(), 3);  // one per chunk
+  for (const v1::ChunkLocation& location : reply->locations()) {
+    EXPECT_EQ(location.replicas_size(), 2);
+  }
+  // A directory never carries extents.
+  ASSERT_TRUE(client_->MkDir(kRootInode, "folder", 0755, 0, 0).ok());
+  request.set_name("folder");
+  reply = meta.LookupReply(request);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_FALSE(reply->has_extents());
+
+  // A client that looked the file up opens and reads it without meta: kill
+  // meta after the lookup and the read still succeeds, from the caches.
+  ClientOptions client_options = TestClientOptions(cluster_->meta_address());
+  client_options.attribute_cache_ttl = absl::Minutes(10);
+  client_options.lookup_extents_up_to = extents;
+  auto fresh = Client::Connect(client_options);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  ASSERT_TRUE((*fresh)->Lookup(kRootInode, "three-chunks").ok());
+  ASSERT_TRUE(cluster_->KillMeta().ok());
+  auto attributes = (*fresh)->GetAttr(inode->id(), true);
+  ASSERT_TRUE(attributes.ok()) << attributes.status();
+  std::vector<std::byte> got(2 * kChunk + 7), want(2 * kChunk + 8);
+  auto n = (*fresh)->Read(*attributes, 0, std::span<std::byte>(got));
+  ASSERT_TRUE(n.ok()) << n.status();
+  ASSERT_EQ(*n, got.size());
+  Fill(13, 0, std::span<std::byte>(want));
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size()), 0);
+  ASSERT_TRUE(cluster_->RestartMeta().ok());
+}
+
 TEST_F(ClusterTest, UnknownChunkIsNotFound) {
   ASSERT_NO_FATAL_FAILURE(StartCluster());
   v1::Inode fake;

@@ -72,7 +72,8 @@ absl::Status RequireDirectory(const v1::Inode& inode, absl::string_view where) {
 }  // namespace
 
 absl::StatusOr<v1::Inode> MetaStore::Lookup(uint64_t parent,
-                                            absl::string_view name) {
+                                            absl::string_view name,
+                                            bool with_extents) {
   std::string where = ops::Where("lookup", parent, name);
   Reader reader(kv_.get());
   ASSIGN_OR_RETURN(v1::Inode dir, reader.Inode(parent, where));
@@ -85,6 +86,7 @@ absl::StatusOr<v1::Inode> MetaStore::Lookup(uint64_t parent,
   RETURN_IF_ERROR(ops::ValidateName(name, where));
   ASSIGN_OR_RETURN(uint64_t child, reader.Child(parent, name, where));
   ASSIGN_OR_RETURN(v1::Inode inode, reader.Inode(child, where));
+  if (with_extents) return inode;
   return ops::WithoutExtents(std::move(inode));
 }
 
