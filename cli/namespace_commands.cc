@@ -58,7 +58,7 @@ absl::StatusOr<std::vector<v1::ReadDirEntry>> ListAll(client::Client* client,
   std::string after;
   while (true) {
     ASSIGN_OR_RETURN(client::DirectoryPage page,
-                     client->ReadDir(dir, after, kPageEntries, with_attributes));
+                     client->ReadDir(dir, after, kPageEntries, with_attributes, 0));
     for (auto& e : page.entries) all.push_back(std::move(e));
     if (page.end_of_directory || page.entries.empty()) break;
     after = all.back().name();
@@ -104,7 +104,7 @@ absl::Status RunLs(CommandContext& c) {
   std::string after;
   while (true) {
     absl::StatusOr<client::DirectoryPage> page =
-        c.client->ReadDir(inode.id(), after, kPageEntries, c.flags.long_format);
+        c.client->ReadDir(inode.id(), after, kPageEntries, c.flags.long_format, 0);
     if (!page.ok()) return PathError(path, page.status());
     for (const v1::ReadDirEntry& e : page->entries) {
       if (c.flags.long_format) {

@@ -149,7 +149,7 @@ absl::Status GetTree(CommandContext& c, Downloader& downloader,
   std::string after;
   while (true) {
     absl::StatusOr<client::DirectoryPage> page =
-        c.client->ReadDir(dir.id(), after, 1000, true);
+        c.client->ReadDir(dir.id(), after, 1000, true, 0);
     if (!page.ok()) return PathError(remote, page.status());
     for (const v1::ReadDirEntry& e : page->entries) {
       const std::string child = JoinRemote(remote, e.name());

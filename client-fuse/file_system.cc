@@ -43,7 +43,8 @@ FileSystem::FileSystem(client::Client* client, FileSystemOptions options)
       pool_(client, options_.read_block_bytes,
             std::max<size_t>(options_.read_cache_bytes / options_.read_block_bytes,
                              options_.readahead.reserve_blocks + 2)),
-      loaders_(options_.loader_threads) {}
+      loaders_(options_.loader_threads),
+      prefetcher_(client, &pool_, &loaders_, options_.readahead, options_.scan_prefetch) {}
 
 FileSystem::~FileSystem() {
   absl::MutexLock lock(&mu_);
@@ -90,7 +91,11 @@ absl::Status FileSystem::CheckName(const std::string& name) const {
 absl::StatusOr<v1::Inode> FileSystem::Lookup(uint64_t parent,
                                              const std::string& name) {
   RETURN_IF_ERROR(CheckName(name));
-  return client_->Lookup(parent, name);
+  absl::StatusOr<v1::Inode> inode = client_->Lookup(parent, name);
+  if (inode.ok() && inode->type() == v1::FILE_TYPE_REGULAR) {
+    prefetcher_.NoteName(parent, name, inode->id());
+  }
+  return inode;
 }
 
 absl::StatusOr<v1::Inode> FileSystem::GetAttr(uint64_t inode, OpenFile* file) {

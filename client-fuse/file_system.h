@@ -37,6 +37,7 @@
 #include "absl/synchronization/mutex.h"
 #include "client-fuse/block_pool.h"
 #include "client-fuse/read_handle.h"
+#include "client-fuse/scan_prefetch.h"
 #include "client-fuse/thread_pool.h"
 #include "client-fuse/write_handle.h"
 #include "client/client.h"
@@ -63,6 +64,8 @@ struct FileSystemOptions {
   ReadaheadOptions readahead;
   // Threads loading readahead blocks. Default 8.
   size_t loader_threads = 8;
+  // Loading the next files of a directory read in name order.
+  ScanPrefetchOptions scan_prefetch;
   WriteHandleOptions write;
   // st_blksize reported to applications (their I/O size). Default 1 MiB.
   uint32_t io_block_bytes = 1u << 20;
@@ -167,6 +170,7 @@ class FileSystem {
 
   // Open handles (for logs at unmount).
   size_t open_files() const;
+  ScanPrefetchStats scan_prefetch_stats() const { return prefetcher_.stats(); }
 
  private:
   absl::Status CheckName(const std::string& name) const;
@@ -179,6 +183,7 @@ class FileSystem {
   const FileSystemOptions options_;
   BlockPool pool_;
   ThreadPool loaders_;
+  ScanPrefetcher prefetcher_;  // after loaders_: destroyed before them
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<OpenFile*, std::unique_ptr<OpenFile>> files_ ABSL_GUARDED_BY(mu_);

@@ -20,6 +20,8 @@ absl::StatusOr<OpenResult> FileSystem::Open(uint64_t inode, int flags) {
   }
   if ((flags & O_ACCMODE) != O_RDONLY) return OpenForWrite(std::move(attributes), flags);
 
+  // A scan of the file's folder may have loaded it already.
+  std::unique_ptr<ReadHandle> prefetched = prefetcher_.OnOpen(attributes);
   auto file = std::make_unique<OpenFile>();
   file->inode = inode;
   OpenResult result;
@@ -57,8 +59,10 @@ absl::StatusOr<OpenResult> FileSystem::Open(uint64_t inode, int flags) {
   }
   ++readers[version];
   file->reader_version = version;
-  file->reader = std::make_unique<ReadHandle>(client_, &pool_, &loaders_,
-                                              std::move(attributes), options_.readahead);
+  file->reader = prefetched != nullptr
+                     ? std::move(prefetched)
+                     : std::make_unique<ReadHandle>(client_, &pool_, &loaders_,
+                                                    std::move(attributes), options_.readahead);
   files_[file.get()] = std::move(file);
   return result;
 }
@@ -224,8 +228,13 @@ absl::StatusOr<std::vector<v1::ReadDirEntry>> FileSystem::ReadDir(
     const std::string after = dir->entries.empty() ? "" : dir->entries.back().name();
     ASSIGN_OR_RETURN(client::DirectoryPage page,
                      client_->ReadDir(dir->inode, after, kDirPageEntries,
-                                      with_attributes));
-    for (v1::ReadDirEntry& entry : page.entries) dir->entries.push_back(std::move(entry));
+                                      with_attributes, /*extents_up_to=*/0));
+    for (v1::ReadDirEntry& entry : page.entries) {
+      if (entry.type() == v1::FILE_TYPE_REGULAR) {
+        prefetcher_.NoteName(dir->inode, entry.name(), entry.inode());
+      }
+      dir->entries.push_back(std::move(entry));
+    }
     dir->complete = page.end_of_directory || page.entries.empty();
   }
   std::vector<v1::ReadDirEntry> result;

@@ -93,8 +93,11 @@ void Init(void* userdata, fuse_conn_info* conn) {
 
 void Destroy(void* userdata) {
   auto* state = static_cast<MountState*>(userdata);
+  const ScanPrefetchStats scans = state->fs->scan_prefetch_stats();
   MEDFS_LOG(INFO) << "file system unmounted (" << state->fs->open_files()
-                  << " files still open)";
+                  << " files still open); folder scans: " << scans.listings
+                  << " listings ahead, " << scans.prefetched << " files prefetched, "
+                  << scans.used << " used, " << scans.dropped << " dropped";
 }
 
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {

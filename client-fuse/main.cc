@@ -36,6 +36,9 @@ ABSL_FLAG(uint64_t, read_cache_mb, 256, "read cache (readahead blocks) bound, Mi
 ABSL_FLAG(uint64_t, readahead_mb, 32, "bytes loaded ahead of a sequential reader, MiB");
 ABSL_FLAG(uint64_t, read_block_kb, 4096, "readahead unit, KiB");
 ABSL_FLAG(uint64_t, loader_threads, 8, "threads loading readahead blocks");
+ABSL_FLAG(uint64_t, scan_prefetch_files, 8,
+          "small files loaded ahead of a reader going through a folder in name order "
+          "(0: off)");
 ABSL_FLAG(uint64_t, client_io_buffers, 32, "client I/O buffers of 4 MiB (write/read staging)");
 ABSL_FLAG(uint64_t, attribute_cache_entries, 65536, "client attribute cache entries");
 ABSL_FLAG(double, meta_retry_s, 30, "seconds a metadata call is retried while meta is down");
@@ -81,6 +84,7 @@ FileSystemOptions FileSystemOptionsFromFlags() {
   options.read_cache_bytes = absl::GetFlag(FLAGS_read_cache_mb) << 20;
   options.readahead.readahead_bytes = absl::GetFlag(FLAGS_readahead_mb) << 20;
   options.loader_threads = absl::GetFlag(FLAGS_loader_threads);
+  options.scan_prefetch.files_ahead = absl::GetFlag(FLAGS_scan_prefetch_files);
   options.write.temp_dir = absl::GetFlag(FLAGS_temp_dir);
   return options;
 }

@@ -78,6 +78,22 @@ absl::StatusOr<ReadResult> ReadHandle::Read(uint64_t offset, size_t size) {
   return ReadDirect(offset, size);
 }
 
+bool ReadHandle::StartPrefetch() {
+  if (inode_.size() == 0) return false;
+  absl::MutexLock lock(&mu_);
+  if (blocks_.contains(0)) return true;
+  // Readahead's share of the pool: synchronous reads keep their reserve.
+  std::unique_ptr<PooledBlock> buffer = pool_->TryAcquire(options_.reserve_blocks);
+  if (buffer == nullptr) return false;
+  auto block = std::make_shared<Block>();
+  block->length = static_cast<size_t>(std::min<uint64_t>(block_bytes_, inode_.size()));
+  block->buffer = std::move(buffer);
+  blocks_[0] = block;
+  ++loads_in_flight_;
+  loaders_->Schedule([this, block] { Load(block); });
+  return true;
+}
+
 bool ReadHandle::StartLoads(uint64_t first, uint64_t needed_last,
                             uint64_t last,
                             std::vector<std::shared_ptr<Block>>* needed,

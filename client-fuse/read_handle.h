@@ -71,6 +71,12 @@ class ReadHandle {
   // kDataLoss when every replica failed its checksum).
   absl::StatusOr<ReadResult> Read(uint64_t offset, size_t size);
 
+  // Starts loading the file's first block on the loader threads, for a
+  // reader expected to open the file soon (ScanPrefetcher); a later Read of
+  // it waits for that load instead of starting its own. Returns false when
+  // the file is empty or the pool had no block to spare past its reserve.
+  bool StartPrefetch();
+
   // The inode as opened (constant after construction).
   const v1::Inode& inode() const { return inode_; }
 

@@ -105,19 +105,21 @@ absl::StatusOr<v1::Inode> ClientImpl::GetAttr(uint64_t inode,
 
 absl::StatusOr<DirectoryPage> ClientImpl::ReadDir(
     uint64_t dir, const std::string& start_after, uint32_t limit,
-    bool with_attributes) {
+    bool with_attributes, uint32_t extents_up_to) {
   v1::ReadDirRequest request;
   request.set_dir(dir);
   request.set_start_after(start_after);
   request.set_limit(limit);
   request.set_with_attributes(with_attributes);
+  if (with_attributes) request.set_extents_up_to(extents_up_to);
   ASSIGN_OR_RETURN(v1::ReadDirReply reply, meta_->ReadDir(request));
+  locations_.Insert(reply.locations());
   DirectoryPage page;
   page.end_of_directory = reply.end_of_directory();
   page.entries.reserve(reply.entries_size());
   for (v1::ReadDirEntry& entry : *reply.mutable_entries()) {
     if (with_attributes && entry.has_attributes()) {
-      attributes_.Put(entry.attributes(), /*has_extents=*/false);
+      attributes_.Put(entry.attributes(), entry.has_extents());
     }
     page.entries.push_back(std::move(entry));
   }

@@ -130,10 +130,16 @@ class Client {
   // Attributes; with_extents also returns the extent list (needed to Read).
   virtual absl::StatusOr<v1::Inode> GetAttr(uint64_t inode,
                                             bool with_extents = false) = 0;
+  // Entries after `start_after` in name order, at most `limit`. With
+  // attributes, a regular file of at most `extents_up_to` extents comes
+  // with its extents (entry.has_extents), which go into the attribute cache
+  // with its chunks' replicas: opening it within attribute_cache_ttl needs
+  // no meta round trip. 0: attributes only.
   virtual absl::StatusOr<DirectoryPage> ReadDir(uint64_t dir,
                                                 const std::string& start_after,
                                                 uint32_t limit,
-                                                bool with_attributes) = 0;
+                                                bool with_attributes,
+                                                uint32_t extents_up_to) = 0;
   virtual absl::StatusOr<v1::Inode> MkDir(uint64_t parent,
                                           const std::string& name,
                                           uint32_t mode, uint32_t uid,

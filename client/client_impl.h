@@ -39,7 +39,8 @@ class ClientImpl : public Client {
   absl::StatusOr<DirectoryPage> ReadDir(uint64_t dir,
                                         const std::string& start_after,
                                         uint32_t limit,
-                                        bool with_attributes) override;
+                                        bool with_attributes,
+                                        uint32_t extents_up_to) override;
   absl::StatusOr<v1::Inode> MkDir(uint64_t parent, const std::string& name,
                                   uint32_t mode, uint32_t uid,
                                   uint32_t gid) override;

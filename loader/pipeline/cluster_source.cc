@@ -167,7 +167,7 @@ absl::StatusOr<Catalog> ScanDataset(client::Client* c, const std::string& datase
       [&](uint64_t dir, const std::string& prefix) -> absl::Status {
     std::string after;
     while (true) {
-      ASSIGN_OR_RETURN(client::DirectoryPage page, c->ReadDir(dir, after, 1000, true));
+      ASSIGN_OR_RETURN(client::DirectoryPage page, c->ReadDir(dir, after, 1000, true, 0));
       for (const v1::ReadDirEntry& e : page.entries) {
         std::string rel = prefix.empty() ? e.name() : prefix + "/" + e.name();
         if (e.type() == v1::FILE_TYPE_DIRECTORY) {

@@ -171,15 +171,34 @@ void MetaServiceImpl::AddChunkLocations(const v1::Inode& inode,
   for (const v1::Extent& extent : inode.extents()) {
     if (seen.insert(extent.chunk_id()).second) request.add_chunk_ids(extent.chunk_id());
   }
+  AddChunkLocations(request, reply->mutable_locations());
+}
+
+void MetaServiceImpl::AddChunkLocations(
+    const v1::GetChunkLocationsRequest& request,
+    google::protobuf::RepeatedPtrField<v1::ChunkLocation>* locations) {
   if (request.chunk_ids_size() == 0) return;
+  // Best effort: a reader without replicas asks GetChunkLocations itself.
   absl::StatusOr<v1::GetChunkLocationsReply> located = store_->GetChunkLocations(request);
-  if (located.ok()) reply->mutable_locations()->Swap(located->mutable_chunks());
+  if (located.ok()) locations->Swap(located->mutable_chunks());
 }
 
 Reactor* MetaServiceImpl::ReadDir(Ctx* ctx, const v1::ReadDirRequest* request,
                                   v1::ReadDirReply* reply) {
   Reactor* reactor = ctx->DefaultReactor();
-  Finish(reactor, reply, store_->ReadDir(*request));
+  absl::StatusOr<v1::ReadDirReply> listed = store_->ReadDir(*request);
+  if (listed.ok() && request->extents_up_to() > 0) {
+    v1::GetChunkLocationsRequest locate;
+    absl::flat_hash_set<uint64_t> seen;
+    for (const v1::ReadDirEntry& entry : listed->entries()) {
+      if (!entry.has_extents()) continue;
+      for (const v1::Extent& extent : entry.attributes().extents()) {
+        if (seen.insert(extent.chunk_id()).second) locate.add_chunk_ids(extent.chunk_id());
+      }
+    }
+    AddChunkLocations(locate, listed->mutable_locations());
+  }
+  Finish(reactor, reply, std::move(listed));
   return reactor;
 }
 

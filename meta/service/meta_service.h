@@ -69,6 +69,9 @@ class MetaServiceImpl final : public v1::MetaService::CallbackService {
   // with_locations). A hint only: on a lookup error (a chunk collected in
   // between) the reply carries none and the reader asks again.
   void AddChunkLocations(const v1::Inode& inode, v1::InodeReply* reply);
+  // The same for the chunks `request` names (ReadDir extents_up_to).
+  void AddChunkLocations(const v1::GetChunkLocationsRequest& request,
+                         google::protobuf::RepeatedPtrField<v1::ChunkLocation>* locations);
   // One GetAttr into `reply` (single call and batch item).
   absl::Status GetAttrInto(const v1::GetAttrRequest& request,
                            v1::InodeReply* reply);

@@ -115,7 +115,8 @@ absl::StatusOr<v1::Inode> FakeClient::GetAttr(uint64_t id, bool with_extents) {
 
 absl::StatusOr<client::DirectoryPage> FakeClient::ReadDir(uint64_t dir,
                                                           const std::string& start_after,
-                                                          uint32_t limit, bool with_attributes) {
+                                                          uint32_t limit, bool with_attributes,
+                                                          uint32_t extents_up_to) {
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(CheckDirLocked(dir));
   client::DirectoryPage page;
@@ -130,7 +131,12 @@ absl::StatusOr<client::DirectoryPage> FakeClient::ReadDir(uint64_t dir,
     entry.set_type(inode.type());
     if (with_attributes) {
       *entry.mutable_attributes() = inode;
-      entry.mutable_attributes()->clear_extents();
+      if (inode.type() == v1::FILE_TYPE_REGULAR && extents_up_to > 0 &&
+          static_cast<uint32_t>(inode.extents_size()) <= extents_up_to) {
+        entry.set_has_extents(true);
+      } else {
+        entry.mutable_attributes()->clear_extents();
+      }
     }
     page.entries.push_back(std::move(entry));
   }

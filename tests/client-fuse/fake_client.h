@@ -24,7 +24,8 @@ class FakeClient : public client::Client {
   absl::StatusOr<v1::Inode> ResolvePath(const std::string& path, bool follow_last) override;
   absl::StatusOr<v1::Inode> GetAttr(uint64_t inode, bool with_extents) override;
   absl::StatusOr<client::DirectoryPage> ReadDir(uint64_t dir, const std::string& start_after,
-                                                uint32_t limit, bool with_attributes) override;
+                                                uint32_t limit, bool with_attributes,
+                                                uint32_t extents_up_to) override;
   absl::StatusOr<v1::Inode> MkDir(uint64_t parent, const std::string& name, uint32_t mode,
                                   uint32_t uid, uint32_t gid) override;
   absl::Status RmDir(uint64_t parent, const std::string& name) override;

@@ -347,6 +347,27 @@ TEST_F(ClusterTest, LookupCarriesExtentsAndReplicasOfSmallFilesOnly) {
   reply = meta.LookupReply(request);
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_FALSE(reply->has_extents());
+  // ReadDir with attributes does the same per entry.
+  for (uint32_t up_to : {extents - 1, extents}) {
+    v1::ReadDirRequest list;
+    list.set_dir(kRootInode);
+    list.set_with_attributes(true);
+    list.set_extents_up_to(up_to);
+    auto listed = meta.ReadDir(list);
+    ASSERT_TRUE(listed.ok()) << listed.status();
+    ASSERT_EQ(listed->entries_size(), 2);  // "folder", "three-chunks"
+    const v1::ReadDirEntry& folder = listed->entries(0);
+    const v1::ReadDirEntry& file = listed->entries(1);
+    EXPECT_FALSE(folder.has_extents());
+    EXPECT_EQ(file.has_extents(), up_to == extents);
+    if (up_to == extents) {
+      EXPECT_EQ(file.attributes().SerializeAsString(), whole->SerializeAsString());
+      EXPECT_GE(listed->locations_size(), 3);
+    } else {
+      EXPECT_EQ(file.attributes().extents_size(), 0);
+      EXPECT_EQ(listed->locations_size(), 0);
+    }
+  }
 
   // A client that looked the file up opens and reads it without meta: kill
   // meta after the lookup and the read still succeeds, from the caches.

@@ -1,0 +1,145 @@
+// Loads the next files of a directory that a reader goes through in name
+// order, before the reader opens them.
+//
+// Reading a folder file by file (a DICOM series slice after slice, a
+// dataset walked in listing order) costs each file one round trip to a
+// chunkserver, and when the servers' page cache is cold one disk read, in
+// turn. The ScanPrefetcher notices such a scan: opens of files of one
+// directory in ascending name order, the order readdir returns. Then one
+// ReadDir asks meta for the next entries with their extents and chunk
+// replicas, and a ReadHandle per small file (at most one read block) starts
+// loading its bytes on the loader threads, so that their reads overlap.
+//
+// Consistency: Open hands over a prefetched handle only when it holds the
+// content version Open itself got for the inode; chunks are immutable, so
+// the bytes are exactly those of that version. Any other prefetched handle
+// is dropped unused, as is everything of a scan idle for `idle_drop`. An
+// open of a name before the last one ends the run (out-of-order readers
+// still find what was loaded); a listing none of whose files was opened
+// doubles the run needed before the next (random access stops costing
+// reads).
+//
+// Bounds: `files_ahead` handles per directory; each holds one block of the
+// read pool, taken only past the pool's reserve for synchronous reads (no
+// spare block: no prefetch); `max_directories` scans followed at once;
+// `max_names` names remembered to place an open in its directory.
+//
+// Thread safety: thread safe. Its mutex is never held while calling the
+// client or destroying a handle.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "client-fuse/block_pool.h"
+#include "client-fuse/read_handle.h"
+#include "client-fuse/thread_pool.h"
+#include "client/client.h"
+
+namespace medfs::fuse {
+
+struct ScanPrefetchOptions {
+  // Files kept loaded ahead of a scanning reader. Default 8; 0: off.
+  size_t files_ahead = 8;
+  // Opens in ascending name order in a row before prefetching. Default 3.
+  size_t scan_after = 3;
+  // Directories followed at once (the least recently opened is forgotten).
+  // Default 64.
+  size_t max_directories = 64;
+  // inode -> (directory, name) entries remembered; cleared when full.
+  // Default 65536.
+  size_t max_names = 1 << 16;
+  // A scan with no open for this long drops its prefetched files. Default 5 s.
+  absl::Duration idle_drop = absl::Seconds(5);
+};
+
+struct ScanPrefetchStats {
+  uint64_t listings = 0;    // ReadDir calls made ahead of a reader
+  uint64_t prefetched = 0;  // files whose first block was loaded ahead
+  uint64_t used = 0;        // of those, handed to an open of that version
+  uint64_t dropped = 0;     // of those, dropped unused or stale
+  uint64_t listings_in_flight = 0;
+};
+
+class ScanPrefetcher {
+ public:
+  // REQUIRES: the pointers outlive the prefetcher.
+  ScanPrefetcher(client::Client* client, BlockPool* pool, ThreadPool* loaders,
+                 ReadaheadOptions readahead, ScanPrefetchOptions options);
+  // Waits for listings in flight, then drops what is still prefetched.
+  ~ScanPrefetcher();
+  ScanPrefetcher(const ScanPrefetcher&) = delete;
+  ScanPrefetcher& operator=(const ScanPrefetcher&) = delete;
+
+  // Remembers that `inode` is `name` in `directory` (from lookups and
+  // directory listings).
+  void NoteName(uint64_t directory, const std::string& name, uint64_t inode);
+
+  // An open for reading got `attributes` (with extents). Returns the
+  // prefetched handle of that inode and content version, or null; advances
+  // the scan of the file's directory, which may start listing and loading
+  // the next files (in the background).
+  std::unique_ptr<ReadHandle> OnOpen(const v1::Inode& attributes);
+
+  ScanPrefetchStats stats() const;
+
+ private:
+  struct Ahead {
+    std::string name;
+    uint64_t inode = 0;
+  };
+  struct Directory {
+    std::string last_opened;
+    size_t run = 0;             // opens in ascending name order in a row, this one included
+    std::string listed_up_to;   // last name listed ahead
+    bool listing = false;       // a ReadDir for it is in flight
+    bool end = false;           // the listing reached the end
+    std::deque<Ahead> ahead;    // prefetched files not reached yet, in name order
+    // Prefetched files the scan went past unopened, oldest first; kept a
+    // while (at most files_ahead) for readers that open slightly out of
+    // order (several threads of one scan).
+    std::deque<uint64_t> passed;
+    size_t hits = 0;            // prefetched files opened since the last listing
+    size_t fruitless = 0;       // listings in a row none of whose files was opened
+    absl::Time last_open;
+  };
+  using Handles = std::vector<std::unique_ptr<ReadHandle>>;
+
+  // Lists up to `count` entries after `after` and starts their loads.
+  void ListAhead(uint64_t directory, std::string after, size_t count);
+  // Moves the prefetched handle of `inode`, if any, into `dropped`.
+  void DropHandleLocked(uint64_t inode, Handles* dropped) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves the handles of `dir`'s prefetched files into `dropped`.
+  void DropAheadLocked(Directory& dir, Handles* dropped)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets idle scans and, past max_directories, the least recent one.
+  void SweepLocked(absl::Time now, Handles* dropped) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Constant after construction.
+  client::Client* const client_;
+  BlockPool* const pool_;
+  ThreadPool* const loaders_;
+  const ReadaheadOptions readahead_;
+  const ScanPrefetchOptions options_;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<uint64_t, std::pair<uint64_t, std::string>> names_
+      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, Directory> directories_ ABSL_GUARDED_BY(mu_);
+  // Prefetched handles by inode.
+  absl::flat_hash_map<uint64_t, std::unique_ptr<ReadHandle>> handles_
+      ABSL_GUARDED_BY(mu_);
+  int listings_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time last_sweep_ ABSL_GUARDED_BY(mu_);
+  ScanPrefetchStats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace medfs::fuse

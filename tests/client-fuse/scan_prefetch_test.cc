@@ -1,0 +1,145 @@
+// The folder-scan prefetch of the mount (ScanPrefetcher inside FileSystem)
+// over the in-memory FakeClient: which files are loaded ahead, that an open
+// gets exactly the content of the version it opened, and that other access
+// orders cost no listing.
+#include "client-fuse/scan_prefetch.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "client-fuse/file_system.h"
+#include "tests/client-fuse/fake_client.h"
+
+namespace medfs::fuse {
+namespace {
+
+constexpr int kFiles = 20;
+
+std::string Gather(const ReadResult& result) {
+  std::string out;
+  for (const iovec& v : result.iov) out.append(static_cast<const char*>(v.iov_base), v.iov_len);
+  return out;
+}
+
+std::string Content(int file, int generation) {
+  return std::string(100 << 10, static_cast<char>('a' + (file + generation) % 26)) +
+         absl::StrCat("file ", file, " generation ", generation);
+}
+
+std::string Name(int file) { return absl::StrCat("slice", file < 10 ? "0" : "", file); }
+
+class ScanPrefetchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    FileSystemOptions options;
+    options.write.temp_dir = ::testing::TempDir();
+    options.read_block_bytes = 1 << 20;
+    options.read_cache_bytes = 64 << 20;
+    options.scan_prefetch.files_ahead = files_ahead_;
+    fs_ = std::make_unique<FileSystem>(&client_, options);
+    auto dir = fs_->MkDir(client::kRootInode, "series", 0755, {0, 0});
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = dir->id();
+    for (int i = 0; i < kFiles; ++i) ASSERT_NO_FATAL_FAILURE(Write(i, 0));
+  }
+
+  void Write(int file, int generation) {
+    auto created = fs_->Create(dir_, Name(file), 0644, O_WRONLY | O_CREAT | O_TRUNC, {0, 0});
+    ASSERT_TRUE(created.ok()) << created.status();
+    const std::string data = Content(file, generation);
+    ASSERT_TRUE(fs_->Write(created->second.file, 0,
+                           std::as_bytes(std::span<const char>(data.data(), data.size())))
+                    .ok());
+    ASSERT_TRUE(fs_->Flush(created->second.file).ok());
+    fs_->Release(created->second.file);
+    inodes_[file] = created->first.id();
+  }
+
+  // Looks the file up (as the kernel does before an open), opens, reads
+  // the whole file, releases; then waits until no listing is in flight, so
+  // that what the scan prefetched next does not depend on thread timing.
+  std::string ReadThrough(int file) {
+    auto looked_up = fs_->Lookup(dir_, Name(file));
+    EXPECT_TRUE(looked_up.ok()) << looked_up.status();
+    auto opened = fs_->Open(looked_up->id(), O_RDONLY);
+    EXPECT_TRUE(opened.ok()) << opened.status();
+    if (!opened.ok()) return "";
+    auto read = fs_->Read(opened->file, 0, 1 << 20);
+    EXPECT_TRUE(read.ok()) << read.status();
+    std::string data = read.ok() ? Gather(*read) : "";
+    read = absl::StatusOr<ReadResult>();  // drop the holds before release
+    fs_->Release(opened->file);
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (fs_->scan_prefetch_stats().listings_in_flight > 0 && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    EXPECT_EQ(fs_->scan_prefetch_stats().listings_in_flight, 0u);
+    return data;
+  }
+
+  size_t files_ahead_ = 8;
+  testing::FakeClient client_;
+  std::unique_ptr<FileSystem> fs_;
+  uint64_t dir_ = 0;
+  uint64_t inodes_[kFiles] = {};
+};
+
+TEST_F(ScanPrefetchTest, FolderReadInNameOrderIsServedFromPrefetchedFiles) {
+  for (int i = 0; i < kFiles; ++i) ASSERT_EQ(ReadThrough(i), Content(i, 0)) << i;
+  const ScanPrefetchStats stats = fs_->scan_prefetch_stats();
+  // The first three opens make the run; every later file was loaded ahead.
+  EXPECT_EQ(stats.used, static_cast<uint64_t>(kFiles - 3));
+  EXPECT_EQ(stats.prefetched, stats.used);
+  EXPECT_EQ(stats.dropped, 0u);
+  // One listing per half window.
+  EXPECT_LE(stats.listings, static_cast<uint64_t>((kFiles - 3) / 4 + 2));
+}
+
+TEST_F(ScanPrefetchTest, FileRewrittenAfterItWasPrefetchedReadsTheNewVersion) {
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(ReadThrough(i), Content(i, 0));
+  ASSERT_GE(fs_->scan_prefetch_stats().prefetched, 1u);  // slice03 is loaded
+  ASSERT_NO_FATAL_FAILURE(Write(3, 1));
+  EXPECT_EQ(ReadThrough(3), Content(3, 1));
+  const ScanPrefetchStats stats = fs_->scan_prefetch_stats();
+  EXPECT_EQ(stats.used, 0u);
+  EXPECT_GE(stats.dropped, 1u);
+  EXPECT_EQ(ReadThrough(4), Content(4, 0));  // the rest of the window serves
+  EXPECT_EQ(fs_->scan_prefetch_stats().used, 1u);
+}
+
+TEST_F(ScanPrefetchTest, ReadingBackwardsListsNothingAhead) {
+  for (int i = kFiles - 1; i >= 0; --i) ASSERT_EQ(ReadThrough(i), Content(i, 0)) << i;
+  const ScanPrefetchStats stats = fs_->scan_prefetch_stats();
+  EXPECT_EQ(stats.listings, 0u);
+  EXPECT_EQ(stats.prefetched, 0u);
+}
+
+TEST_F(ScanPrefetchTest, SecondPassOverTheFolderIsPrefetchedAgain) {
+  for (int i = 0; i < kFiles; ++i) ASSERT_EQ(ReadThrough(i), Content(i, 0)) << i;
+  const uint64_t first_pass = fs_->scan_prefetch_stats().used;
+  for (int i = 0; i < kFiles; ++i) ASSERT_EQ(ReadThrough(i), Content(i, 0)) << i;
+  const ScanPrefetchStats stats = fs_->scan_prefetch_stats();
+  EXPECT_EQ(stats.used, 2 * first_pass);
+  EXPECT_EQ(stats.prefetched, stats.used + stats.dropped);
+}
+
+class ScanPrefetchOffTest : public ScanPrefetchTest {
+ protected:
+  ScanPrefetchOffTest() { files_ahead_ = 0; }
+};
+
+TEST_F(ScanPrefetchOffTest, ZeroFilesAheadTurnsItOff) {
+  for (int i = 0; i < kFiles; ++i) ASSERT_EQ(ReadThrough(i), Content(i, 0)) << i;
+  const ScanPrefetchStats stats = fs_->scan_prefetch_stats();
+  EXPECT_EQ(stats.listings, 0u);
+  EXPECT_EQ(stats.prefetched, 0u);
+}
+
+}  // namespace
+}  // namespace medfs::fuse
