@@ -91,6 +91,11 @@ absl::Status FileSystem::CheckName(const std::string& name) const {
 absl::StatusOr<v1::Inode> FileSystem::Lookup(uint64_t parent,
                                              const std::string& name) {
   RETURN_IF_ERROR(CheckName(name));
+  // The next file of a folder scan: listed a moment ago, no round trip.
+  if (std::optional<v1::Inode> listed = prefetcher_.ListedEntry(parent, name)) {
+    listed->clear_extents();
+    return *std::move(listed);
+  }
   absl::StatusOr<v1::Inode> inode = client_->Lookup(parent, name);
   if (inode.ok() && inode->type() == v1::FILE_TYPE_REGULAR) {
     prefetcher_.NoteName(parent, name, inode->id());
@@ -123,6 +128,7 @@ absl::StatusOr<v1::Inode> FileSystem::GetAttr(uint64_t inode, OpenFile* file) {
 absl::StatusOr<v1::Inode> FileSystem::SetAttr(uint64_t inode,
                                               const struct stat& attr,
                                               int to_set, OpenFile* file) {
+  prefetcher_.Forget(0, inode);
   std::vector<WriteHandle*> writers;
   if (file != nullptr && file->writer != nullptr) {
     writers.push_back(file->writer.get());
@@ -194,6 +200,7 @@ absl::StatusOr<v1::Inode> FileSystem::MkDir(uint64_t parent,
 
 absl::Status FileSystem::Unlink(uint64_t parent, const std::string& name) {
   RETURN_IF_ERROR(CheckName(name));
+  prefetcher_.Forget(parent, 0);
   return client_->Unlink(parent, name);
 }
 
@@ -223,6 +230,8 @@ absl::Status FileSystem::Rename(uint64_t parent, const std::string& name,
     return absl::InvalidArgumentError(
         absl::StrCat("rename ", name, " <-> ", new_name, ": exchange is not supported"));
   }
+  prefetcher_.Forget(parent, 0);
+  prefetcher_.Forget(new_parent, 0);
   return client_->Rename(parent, name, new_parent, new_name,
                          (flags & RENAME_NOREPLACE) != 0);
 }

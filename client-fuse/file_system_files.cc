@@ -144,6 +144,7 @@ absl::StatusOr<bool> FileSystem::CommitWriter(WriteHandle* writer) {
     return committed.status();
   }
   if (!committed->has_value()) return false;
+  prefetcher_.Forget(0, writer->inode_id());
   absl::MutexLock lock(&mu_);
   seen_versions_.erase(writer->inode_id());
   if (rewritten_.size() < kMaxSeenVersions) rewritten_.insert(writer->inode_id());

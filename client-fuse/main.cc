@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -85,6 +86,8 @@ FileSystemOptions FileSystemOptionsFromFlags() {
   options.readahead.readahead_bytes = absl::GetFlag(FLAGS_readahead_mb) << 20;
   options.loader_threads = absl::GetFlag(FLAGS_loader_threads);
   options.scan_prefetch.files_ahead = absl::GetFlag(FLAGS_scan_prefetch_files);
+  options.scan_prefetch.entry_fresh_for =
+      absl::Seconds(std::min(options.entry_timeout_s, options.attr_timeout_s));
   options.write.temp_dir = absl::GetFlag(FLAGS_temp_dir);
   return options;
 }

@@ -43,6 +43,39 @@ void ScanPrefetcher::NoteName(uint64_t directory, const std::string& name,
   names_.insert_or_assign(inode, std::make_pair(directory, name));
 }
 
+std::optional<v1::Inode> ScanPrefetcher::ListedEntry(uint64_t directory,
+                                                     const std::string& name) const {
+  if (options_.files_ahead == 0) return std::nullopt;
+  absl::MutexLock lock(&mu_);
+  auto dir = directories_.find(directory);
+  if (dir == directories_.end()) return std::nullopt;
+  const absl::Time now = absl::Now();
+  for (const Ahead& ahead : dir->second.ahead) {
+    if (ahead.name != name) continue;
+    auto handle = handles_.find(ahead.inode);
+    if (handle == handles_.end() || now - ahead.listed_at >= options_.entry_fresh_for) {
+      return std::nullopt;
+    }
+    return handle->second->inode();
+  }
+  return std::nullopt;
+}
+
+void ScanPrefetcher::Forget(uint64_t directory, uint64_t inode) {
+  if (options_.files_ahead == 0) return;
+  Handles dropped;  // destroyed after mu_ is released
+  absl::MutexLock lock(&mu_);
+  ++forgets_;  // listings in flight drop what they bring
+  if (inode != 0) DropHandleLocked(inode, &dropped);
+  if (directory == 0) return;
+  auto dir = directories_.find(directory);
+  if (dir == directories_.end()) return;
+  DropAheadLocked(dir->second, &dropped);
+  dir->second.listed_up_to = dir->second.last_opened;  // list again from here
+  dir->second.end = false;
+  dir->second.listed_before = false;  // what it listed was not given a chance
+}
+
 std::unique_ptr<ReadHandle> ScanPrefetcher::OnOpen(const v1::Inode& attributes) {
   if (options_.files_ahead == 0) return nullptr;
   Handles dropped;  // destroyed after mu_ is released
@@ -104,20 +137,15 @@ std::unique_ptr<ReadHandle> ScanPrefetcher::OnOpen(const v1::Inode& attributes) 
   const size_t run_needed = options_.scan_after << std::min<size_t>(dir.fruitless, 4);
   if (dir.run >= run_needed && !dir.listing && !dir.end &&
       missing >= std::max<size_t>(1, options_.files_ahead / 2)) {
-    if (dir.listed_up_to.empty() || dir.hits > 0) {
-      dir.fruitless = 0;
-    } else {
-      ++dir.fruitless;  // the previous listing's files were never opened
-    }
+    // None of the previous listing's files opened: the next needs a longer run.
+    dir.fruitless = dir.listed_before && dir.hits == 0 ? dir.fruitless + 1 : 0;
     dir.hits = 0;
-    if (dir.run >= (options_.scan_after << std::min<size_t>(dir.fruitless, 4))) {
-      dir.listing = true;
-      ++listings_in_flight_;
-      std::string after = std::max(name, dir.listed_up_to);
-      loaders_->Schedule([this, parent, after = std::move(after), missing] {
-        ListAhead(parent, after, missing);
-      });
-    }
+    dir.listed_before = true;
+    dir.listing = true;
+    ++listings_in_flight_;
+    std::string after = std::max(name, dir.listed_up_to);
+    loaders_->Schedule([this, parent, after = std::move(after), missing,
+                        forgets = forgets_] { ListAhead(parent, after, missing, forgets); });
   }
   return taken;
 }
@@ -131,7 +159,8 @@ void ScanPrefetcher::DropHandleLocked(uint64_t inode, Handles* dropped) {
 }
 
 void ScanPrefetcher::ListAhead(uint64_t directory, std::string after,
-                               size_t count) {
+                               size_t count, uint64_t forgets) {
+  const absl::Time listed_at = absl::Now();
   absl::StatusOr<client::DirectoryPage> page =
       client_->ReadDir(directory, after, static_cast<uint32_t>(count),
                        /*with_attributes=*/true, kSmallFileExtents);
@@ -161,6 +190,16 @@ void ScanPrefetcher::ListAhead(uint64_t directory, std::string after,
   --listings_in_flight_;
   ++stats_.listings;
   auto dir = directories_.find(directory);
+  if (forgets != forgets_) {  // this mount changed something meanwhile
+    for (auto& [entry, handle] : loading) {
+      if (handle == nullptr) continue;
+      ++stats_.prefetched;
+      ++stats_.dropped;
+      dropped.push_back(std::move(handle));
+    }
+    if (dir != directories_.end()) dir->second.listing = false;
+    return;
+  }
   for (auto& [entry, handle] : loading) {
     if (names_.size() >= options_.max_names) names_.clear();
     names_.insert_or_assign(entry.inode(), std::make_pair(directory, entry.name()));
@@ -174,7 +213,7 @@ void ScanPrefetcher::ListAhead(uint64_t directory, std::string after,
     if (entry.name() <= dir->second.last_opened) {
       dir->second.passed.push_back(entry.inode());  // the reader got there first
     } else {
-      dir->second.ahead.push_back({entry.name(), entry.inode()});
+      dir->second.ahead.push_back({entry.name(), entry.inode(), listed_at});
     }
     auto [it, inserted] = handles_.try_emplace(entry.inode());
     if (!inserted) {

@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -59,6 +60,10 @@ struct ScanPrefetchOptions {
   size_t max_names = 1 << 16;
   // A scan with no open for this long drops its prefetched files. Default 5 s.
   absl::Duration idle_drop = absl::Seconds(5);
+  // How long a listed entry may answer a lookup of its name (as the
+  // kernel's own entry cache would). Default 1 s, as the mount's entry and
+  // attribute timeouts; zero: never.
+  absl::Duration entry_fresh_for = absl::Seconds(1);
 };
 
 struct ScanPrefetchStats {
@@ -83,6 +88,16 @@ class ScanPrefetcher {
   // directory listings).
   void NoteName(uint64_t directory, const std::string& name, uint64_t inode);
 
+  // The attributes (with extents) of `name` in `directory` when it is a
+  // file prefetched from a listing younger than entry_fresh_for: the
+  // lookup before its open needs no meta round trip. Otherwise nullopt.
+  std::optional<v1::Inode> ListedEntry(uint64_t directory, const std::string& name) const;
+
+  // This mount changed names in `directory` (unlink, rename: 0 for none)
+  // or the content or attributes of `inode` (0 for none): what was listed
+  // or loaded for them no longer answers a lookup or an open.
+  void Forget(uint64_t directory, uint64_t inode);
+
   // An open for reading got `attributes` (with extents). Returns the
   // prefetched handle of that inode and content version, or null; advances
   // the scan of the file's directory, which may start listing and loading
@@ -95,6 +110,7 @@ class ScanPrefetcher {
   struct Ahead {
     std::string name;
     uint64_t inode = 0;
+    absl::Time listed_at;
   };
   struct Directory {
     std::string last_opened;
@@ -107,14 +123,16 @@ class ScanPrefetcher {
     // while (at most files_ahead) for readers that open slightly out of
     // order (several threads of one scan).
     std::deque<uint64_t> passed;
+    bool listed_before = false;  // a listing was made (and not forgotten)
     size_t hits = 0;            // prefetched files opened since the last listing
     size_t fruitless = 0;       // listings in a row none of whose files was opened
     absl::Time last_open;
   };
   using Handles = std::vector<std::unique_ptr<ReadHandle>>;
 
-  // Lists up to `count` entries after `after` and starts their loads.
-  void ListAhead(uint64_t directory, std::string after, size_t count);
+  // Lists up to `count` entries after `after` and starts their loads;
+  // drops them if a Forget came after `forgets` (the count when scheduled).
+  void ListAhead(uint64_t directory, std::string after, size_t count, uint64_t forgets);
   // Moves the prefetched handle of `inode`, if any, into `dropped`.
   void DropHandleLocked(uint64_t inode, Handles* dropped) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves the handles of `dir`'s prefetched files into `dropped`.
@@ -138,6 +156,7 @@ class ScanPrefetcher {
   absl::flat_hash_map<uint64_t, std::unique_ptr<ReadHandle>> handles_
       ABSL_GUARDED_BY(mu_);
   int listings_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t forgets_ ABSL_GUARDED_BY(mu_) = 0;  // Forget calls so far
   absl::Time last_sweep_ ABSL_GUARDED_BY(mu_);
   ScanPrefetchStats stats_ ABSL_GUARDED_BY(mu_);
 };

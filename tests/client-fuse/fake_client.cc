@@ -94,6 +94,7 @@ bool FakeClient::HasChildrenLocked(uint64_t dir) {
 }
 
 absl::StatusOr<v1::Inode> FakeClient::Lookup(uint64_t parent, const std::string& name) {
+  ++lookup_calls_;
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(v1::Inode inode, ChildLocked(parent, name));
   inode.clear_extents();

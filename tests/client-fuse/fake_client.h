@@ -54,6 +54,7 @@ class FakeClient : public client::Client {
   // The next `count` Read calls fail with kUnavailable.
   void FailNextReads(int count) { fail_reads_ = count; }
   uint64_t read_calls() const { return read_calls_; }
+  uint64_t lookup_calls() const { return lookup_calls_; }
   uint64_t commit_calls() const { return commit_calls_; }
   // Whole content of a file, for assertions.
   std::string Content(uint64_t inode);
@@ -79,6 +80,7 @@ class FakeClient : public client::Client {
   uint64_t next_chunk_ ABSL_GUARDED_BY(mu_) = 1;
   std::atomic<int> fail_reads_{0};
   std::atomic<uint64_t> read_calls_{0};
+  std::atomic<uint64_t> lookup_calls_{0};
   std::atomic<uint64_t> commit_calls_{0};
 };
 

@@ -129,6 +129,36 @@ TEST_F(ScanPrefetchTest, SecondPassOverTheFolderIsPrefetchedAgain) {
   EXPECT_EQ(stats.prefetched, stats.used + stats.dropped);
 }
 
+TEST_F(ScanPrefetchTest, LookupsOfPrefetchedFilesNeedNoRoundTrip) {
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(ReadThrough(i), Content(i, 0));
+  const uint64_t before = client_.lookup_calls();
+  ASSERT_EQ(ReadThrough(3), Content(3, 0));
+  EXPECT_EQ(client_.lookup_calls(), before);  // answered from the listing
+  auto listed = fs_->Lookup(dir_, Name(4));
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(listed->id(), inodes_[4]);
+  EXPECT_EQ(listed->size(), Content(4, 0).size());
+  EXPECT_EQ(listed->extents_size(), 0);  // attributes only, as from meta
+}
+
+TEST_F(ScanPrefetchTest, NamesChangedOnThisMountAreNotAnsweredFromTheListing) {
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(ReadThrough(i), Content(i, 0));
+  ASSERT_TRUE(fs_->Unlink(dir_, Name(3)).ok());
+  EXPECT_TRUE(absl::IsNotFound(fs_->Lookup(dir_, Name(3)).status()));
+  ASSERT_TRUE(fs_->Rename(dir_, Name(4), client::kRootInode, "moved", 0).ok());
+  EXPECT_TRUE(absl::IsNotFound(fs_->Lookup(dir_, Name(4)).status()));
+  for (int i = 5; i < 8; ++i) ASSERT_EQ(ReadThrough(i), Content(i, 0)) << i;
+  const uint64_t used = fs_->scan_prefetch_stats().used;
+  ASSERT_EQ(ReadThrough(8), Content(8, 0));
+  ASSERT_EQ(fs_->scan_prefetch_stats().used, used + 1);  // slice09 is listed now
+  // Content committed on this mount: the lookup answers the new size.
+  ASSERT_NO_FATAL_FAILURE(Write(9, 7));
+  auto rewritten = fs_->Lookup(dir_, Name(9));
+  ASSERT_TRUE(rewritten.ok()) << rewritten.status();
+  EXPECT_EQ(rewritten->size(), Content(9, 7).size());
+  EXPECT_EQ(ReadThrough(9), Content(9, 7));
+}
+
 class ScanPrefetchOffTest : public ScanPrefetchTest {
  protected:
   ScanPrefetchOffTest() { files_ahead_ = 0; }
