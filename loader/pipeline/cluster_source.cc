@@ -135,7 +135,8 @@ absl::StatusOr<Catalog> ReadManifest(const ClusterSourceOptions& o, uint64_t* ve
   return catalog;
 }
 
-// Parses the header of one file read over the data plane.
+// Parses the header of one file read over the data plane (its extents come
+// from the attribute cache, which the listing filled for small files).
 absl::Status ScanFile(client::Client* c, const v1::Inode& attrs, const std::string& rel,
                       std::vector<std::byte>* head, Catalog* catalog) {
   ASSIGN_OR_RETURN(v1::Inode inode, c->GetAttr(attrs.id(), true));
@@ -167,7 +168,7 @@ absl::StatusOr<Catalog> ScanDataset(client::Client* c, const std::string& datase
       [&](uint64_t dir, const std::string& prefix) -> absl::Status {
     std::string after;
     while (true) {
-      ASSIGN_OR_RETURN(client::DirectoryPage page, c->ReadDir(dir, after, 1000, true, 0));
+      ASSIGN_OR_RETURN(client::DirectoryPage page, c->ReadDir(dir, after, 1000, true, /*extents_up_to=*/16));
       for (const v1::ReadDirEntry& e : page.entries) {
         std::string rel = prefix.empty() ? e.name() : prefix + "/" + e.name();
         if (e.type() == v1::FILE_TYPE_DIRECTORY) {
