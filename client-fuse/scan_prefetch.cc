@@ -24,6 +24,7 @@ ScanPrefetcher::ScanPrefetcher(client::Client* client, BlockPool* pool,
 
 ScanPrefetcher::~ScanPrefetcher() {
   absl::flat_hash_map<uint64_t, std::unique_ptr<ReadHandle>> handles;
+  Handles retired;
   {
     absl::MutexLock lock(&mu_);
     auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
@@ -31,6 +32,7 @@ ScanPrefetcher::~ScanPrefetcher() {
     };
     mu_.Await(absl::Condition(&idle));
     handles.swap(handles_);
+    retired.swap(retired_);
   }
   // The handles' destructors wait for their loads, outside mu_.
 }
@@ -65,6 +67,7 @@ void ScanPrefetcher::Forget(uint64_t directory, uint64_t inode) {
   if (options_.files_ahead == 0) return;
   Handles dropped;  // destroyed after mu_ is released
   absl::MutexLock lock(&mu_);
+  dropped.swap(retired_);
   ++forgets_;  // listings in flight drop what they bring
   if (inode != 0) DropHandleLocked(inode, &dropped);
   if (directory == 0) return;
@@ -81,6 +84,7 @@ std::unique_ptr<ReadHandle> ScanPrefetcher::OnOpen(const v1::Inode& attributes) 
   Handles dropped;  // destroyed after mu_ is released
   std::unique_ptr<ReadHandle> taken;
   absl::MutexLock lock(&mu_);
+  dropped.swap(retired_);
   const absl::Time now = absl::Now();
   if (now - last_sweep_ > absl::Seconds(1)) SweepLocked(now, &dropped);
   if (auto it = handles_.find(attributes.id()); it != handles_.end()) {
@@ -185,8 +189,11 @@ void ScanPrefetcher::ListAhead(uint64_t directory, std::string after,
     MEDFS_LOG(WARNING) << "listing directory " << directory << " ahead of a reader "
                        << "after \"" << after << "\" failed: " << page.status();
   }
-  Handles dropped;
+  // A dropped handle's destructor waits for its loads, which are queued on
+  // the loader threads this listing runs on: they are retired here and
+  // destroyed by the next OnOpen or Forget, on a FUSE thread.
   absl::MutexLock lock(&mu_);
+  Handles& dropped = retired_;
   --listings_in_flight_;
   ++stats_.listings;
   auto dir = directories_.find(directory);

@@ -155,6 +155,9 @@ class ScanPrefetcher {
   // Prefetched handles by inode.
   absl::flat_hash_map<uint64_t, std::unique_ptr<ReadHandle>> handles_
       ABSL_GUARDED_BY(mu_);
+  // Handles dropped on a loader thread, destroyed on the next FUSE thread
+  // that comes by (their destructors wait for loads on the loader threads).
+  Handles retired_ ABSL_GUARDED_BY(mu_);
   int listings_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t forgets_ ABSL_GUARDED_BY(mu_) = 0;  // Forget calls so far
   absl::Time last_sweep_ ABSL_GUARDED_BY(mu_);
