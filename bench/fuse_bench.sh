@@ -28,6 +28,7 @@ root=$(mktemp -d /var/tmp/medfs-fuse-bench.XXXXXX)
 chmod 755 "$root"   # MooseFS daemons run as user mfs
 work=$bin/fuse_bench_workload
 pids=()
+pt_pid=""
 
 cleanup() {
   set +e
@@ -79,6 +80,7 @@ start_medfs() {
 start_passthrough() {
   mkdir -p "$root"/pt/{backing,mnt}
   "$bin/fuse_bench_passthrough" "$root/pt/backing" "$root/pt/mnt" > "$root/pt.log" 2>&1 & pids+=($!)
+  pt_pid=$!
   wait_mounted "$root/pt/mnt"
   # Same kernel readahead as medfs-mount sets for itself.
   local dev; dev=$(awk -v m="$root/pt/mnt" '$5 == m {print $3}' /proc/self/mountinfo)
@@ -87,11 +89,33 @@ start_passthrough() {
 
 start_moosefs() { "$here/setup-peers.sh" start "$root/mfs"; }
 
+# The client side's CPU (the FUSE daemon: medfs-mount, mfsmount, the
+# passthrough) per file read: on a cluster the servers run elsewhere, and
+# this is what a training node pays.
+client_pid() {
+  case $1 in
+    medfs) echo "$medfs_mount_pid" ;;
+    passthrough) echo "$pt_pid" ;;
+    moosefs) pgrep -o -f "mfsmount $root/mfs/mnt" || true ;;
+  esac
+}
+cpu_ticks() { [[ -n $1 && -r /proc/$1/stat ]] && awk '{print $14 + $15}' "/proc/$1/stat" || echo 0; }
+
 declare -A R
 run_suite() {  # NAME MOUNT
-  local name=$1 mnt=$2 line
+  local name=$1 mnt=$2 line pid before key
   mkdir -p "$mnt/bench"
-  record() { line=$("$@" | grep '^RESULT'); echo "  $name: $line" >&2; R[$name,$(awk '{print $2}' <<<"$line")]=$(awk '{print $3}' <<<"$line"); }
+  pid=$(client_pid "$name")
+  record() {
+    before=$(cpu_ticks "$pid")
+    line=$("$@" | grep '^RESULT'); echo "  $name: $line" >&2
+    key=$(awk '{print $2}' <<<"$line")
+    R[$name,$key]=$(awk '{print $3}' <<<"$line")
+    if [[ $key == readfiles_* || $key == warmsrv_* ]]; then
+      R[$name,cpu_$key]=$(awk -v t=$(( $(cpu_ticks "$pid") - before )) -v n="$SMALL_FILES" \
+        -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", t * 1000 / hz / n }')
+    fi
+  }
   record "$work" seqwrite "$mnt/bench/big" "$SEQ_MIB"
   drop; record "$work" seqread "$mnt/bench/big"
   rm -f "$mnt/bench/big"
@@ -132,6 +156,11 @@ for w in seqwrite seqread mkfiles readfiles_t1 readfiles_t8 warmsrv_t1 warmsrv_t
   unit=$([[ $w == seq* ]] && echo MiB/s || ([[ $w == statall ]] && echo entries/s || echo files/s))
   printf '%-16s %14s %14s %14s %14s %14s   %s\n' "$w" "${R[medfs,$w]:--}" "${R[passthrough,$w]:--}" \
     "${R[moosefs,$w]:--}" "$(ratio $w passthrough)" "$(ratio $w moosefs)" "$unit"
+done
+echo "client (FUSE daemon) CPU ms per small file read:"
+for w in readfiles_t1 readfiles_t8 warmsrv_t1 warmsrv_t8; do
+  printf '  %-14s medfs %s  passthrough %s  moosefs %s\n' "$w" "${R[medfs,cpu_$w]:--}" \
+    "${R[passthrough,cpu_$w]:--}" "${R[moosefs,cpu_$w]:--}"
 done
 echo "medfs-mount peak RSS: $((rss_kib / 1024)) MiB"
 echo "(seq: ${SEQ_MIB} MiB file; small: ${SMALL_FILES} x ${SMALL_KIB} KiB in ${SMALL_DIRS} folders; statall: ${STAT_FILES} files in ${STAT_DIRS} folders)"
