@@ -14,6 +14,7 @@ packages=(
   libdcmtk-dev dcmtk
   libarchive-dev libopenjp2-7-dev
   pybind11-dev python3-dev python3-torch python3-pydicom python3-numpy
+  python3-gdcm  # pydicom's JPEG-LS/JPEG 2000 handler: reference decoder of tests and bench only
   procps psmisc util-linux
 )
 

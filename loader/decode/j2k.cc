@@ -49,6 +49,23 @@ void Store(const opj_image_t* image, size_t pixels, uint32_t spp, std::byte* dst
   }
 }
 
+// Pixel Representation 1 over an unsigned codestream (e.g. pydicom's
+// J2K_pixelrep_mismatch.dcm, a CT whose -2000 reads 6192 otherwise):
+// the DICOM attributes describe the data, so the component's `prec` bits
+// are two's complement and are sign-extended, as pydicom does.
+void SignExtendUnsignedComponents(opj_image_t* image, uint32_t spp) {
+  for (uint32_t c = 0; c < spp; ++c) {
+    opj_image_comp_t& comp = image->comps[c];
+    if (comp.sgnd || comp.prec == 0 || comp.prec >= 32) continue;
+    const uint32_t shift = 32 - comp.prec;
+    const size_t n = size_t{comp.w} * comp.h;
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t bits = static_cast<uint32_t>(comp.data[i]) << shift;
+      comp.data[i] = static_cast<OPJ_INT32>(bits) >> shift;
+    }
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> DecodeJ2kFrame(const ImageInfo& info,
@@ -91,6 +108,9 @@ absl::StatusOr<std::string> DecodeJ2kFrame(const ImageInfo& info,
           "JPEG 2000 component ", c, " is ", comp.w, "x", comp.h,
           ", expected ", info.columns, "x", info.rows));
     }
+  }
+  if (info.pixel_representation == 1) {
+    SignExtendUnsignedComponents(image.get(), info.samples_per_pixel);
   }
   size_t pixels = size_t{info.rows} * info.columns;
   switch (info.pixel_type()) {
