@@ -11,10 +11,15 @@ loader's own resize). Output: 224x224 float32 batches of 32, window (40,400).
       --meta 127.0.0.1:9400 --dataset ct --mount /mnt/medfs/ct
 
 Variants: uncompressed, JPEG-LS lossless and RLE (made with dcmcjpls and
-dcmcrle). Before the JPEG-LS baseline the bench asks pydicom to decode one
-file; where it cannot (Debian's pydicom has no JPEG-LS handler: no
-CharPyLS, pylibjpeg-libjpeg or GDCM), the output says so and the baseline
-is reported as unavailable rather than invented.
+dcmcrle). pydicom itself has no JPEG-LS decoder: for that row it hands the
+pixel data to GDCM's Python binding (python3-gdcm, installed by
+deploy/install-deps.sh as the reference decoder of the bench and the
+loader's tests; medfs does not link GDCM), so the JPEG-LS baseline is
+PyTorch + pydicom + GDCM (C++, CharLS inside). Each row's JSON names the
+pydicom handler its baseline used (baseline_decoder). Before each baseline the
+bench asks pydicom to decode one file; where it cannot (no handler for the
+transfer syntax: GDCM, CharPyLS or pylibjpeg-libjpeg missing), the output
+says so and the baseline is reported as unavailable rather than invented.
 
 CPU per image: besides images/s (which under load depends on the share of
 the 2 cores each side gets) each row gives the CPU milliseconds per image
@@ -160,15 +165,24 @@ def limit_rate(folder, threads):
     return float(out.stdout.split()[-1]), 1e3 * cpu / images
 
 
-def pydicom_can_decode(folder):
-    """None when pydicom decodes the first file of `folder`, else why not."""
+def pydicom_decoder(folder):
+    """(handler, None) with the pydicom pixel data handler that decodes the
+    first file of `folder` (tried in pydicom's own order, as pixel_array
+    does), or (None, why not)."""
     import pydicom
     first = sorted(glob.glob(folder + "/**/*.dcm", recursive=True))[0]
-    try:
-        pydicom.dcmread(first).pixel_array
-        return None
-    except Exception as e:  # pydicom raises RuntimeError/NotImplementedError
-        return f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+    uid = pydicom.dcmread(first, stop_before_pixels=True).file_meta.TransferSyntaxUID
+    why_not = f"no pydicom pixel data handler here supports {uid.name}"
+    for handler in pydicom.config.pixel_data_handlers:
+        if not (handler.is_available() and handler.supports_transfer_syntax(uid)):
+            continue
+        name = handler.__name__.rsplit(".", 1)[-1].removesuffix("_handler")
+        try:
+            pydicom.dcmread(first).convert_pixel_data(handler_name=name)
+            return name, None
+        except Exception as e:  # pydicom raises RuntimeError/NotImplementedError
+            why_not = f"{name}: {type(e).__name__}: {str(e).splitlines()[0][:160]}"
+    return None, why_not
 
 
 def peak_rss(meta, dataset, batches):
@@ -215,7 +229,7 @@ def main():
         warm(baseline_dir)
         ours, stats = medfs_rate(meta, dataset, args.batches)
         base = None
-        why_not = pydicom_can_decode(baseline_dir)
+        decoder, why_not = pydicom_decoder(baseline_dir)
         if why_not:
             print(f"{name}: pydicom cannot decode these files here ({why_not}); "
                   f"no PyTorch+pydicom baseline for {name}")
@@ -225,6 +239,7 @@ def main():
         row = {"variant": name, "source": "cluster" if meta else "local",
                "baseline_reads": baseline_dir, "medfs_images_per_s": round(ours, 1),
                "pytorch_pydicom_images_per_s": round(base, 1) if base else None,
+               "baseline_decoder": decoder,
                "ratio_vs_pytorch": round(ours / base, 2) if base else None,
                "consumer_wait_s": round(stats["consumer_wait_seconds"], 2),
                "loader_cpu_ms_per_image": round(stats["loader_cpu_ms_per_image"], 3),
