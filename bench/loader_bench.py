@@ -8,7 +8,7 @@ loader's own resize). Output: 224x224 float32 batches of 32, window (40,400).
   PYTHONPATH=build/python /usr/bin/python3 bench/loader_bench.py --make 2000 --dir /tmp/ct
   # medfs cluster for medfs.DataLoader, medfs-mount for the pydicom baseline:
   PYTHONPATH=build/python /usr/bin/python3 bench/loader_bench.py --dir /tmp/ct \
-      --meta 127.0.0.1:9400 --dataset ct --mount /mnt/medfs/ct
+      --meta 127.0.0.1:9400 --dataset ct --mount /mnt/medfs
 
 Variants: uncompressed, JPEG-LS lossless and RLE (made with dcmcjpls and
 dcmcrle). pydicom itself has no JPEG-LS decoder: for that row it hands the
