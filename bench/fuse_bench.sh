@@ -96,7 +96,7 @@ client_pid() {
   case $1 in
     medfs) echo "$medfs_mount_pid" ;;
     passthrough) echo "$pt_pid" ;;
-    moosefs) pgrep -o -f "mfsmount $root/mfs/mnt" || true ;;
+    moosefs) pgrep -o -f "mfsmount.*$root/mfs/mnt" || true ;;
   esac
 }
 cpu_ticks() { [[ -n $1 && -r /proc/$1/stat ]] && awk '{print $14 + $15}' "/proc/$1/stat" || echo 0; }
