@@ -26,27 +26,18 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
         "connect to meta at ", options.meta_address, ": ",
         probe.status().message()));
   }
-  fabric::EndpointOptions endpoint_options;
-  endpoint_options.provider = options.fabric_provider;
-  endpoint_options.node = options.fabric_node;
-  endpoint_options.service = "0";
-  absl::StatusOr<std::unique_ptr<fabric::Endpoint>> endpoint =
-      fabric::Endpoint::Open(endpoint_options);
-  if (!endpoint.ok()) {
-    return Annotate(endpoint.status(),
-                    absl::StrCat("open fabric endpoint (provider ",
-                                 options.fabric_provider, ")"));
+  auto client = std::make_unique<ClientImpl>(options, std::move(meta));
+  if (options.open_fabric_at_connect) {
+    absl::MutexLock lock(&client->mu_);
+    RETURN_IF_ERROR(client->EndpointLocked().status());
   }
-  return std::make_unique<ClientImpl>(options, std::move(meta),
-                                      *std::move(endpoint));
+  return client;
 }
 
 ClientImpl::ClientImpl(const ClientOptions& options,
-                       std::unique_ptr<MetaClient> meta,
-                       std::unique_ptr<fabric::Endpoint> endpoint)
+                       std::unique_ptr<MetaClient> meta)
     : options_(options),
       meta_(std::move(meta)),
-      endpoint_(std::move(endpoint)),
       attributes_(options.attribute_cache_entries, options.attribute_cache_ttl),
       locations_(meta_.get(), options.location_cache_entries),
       selector_(options.failed_server_avoid_for) {}
@@ -57,6 +48,23 @@ ClientImpl::~ClientImpl() {
     endpoint_->Deregister(region);
   }
   pool_.reset();
+}
+
+absl::StatusOr<fabric::Endpoint*> ClientImpl::EndpointLocked() {
+  if (endpoint_ != nullptr) return endpoint_.get();
+  fabric::EndpointOptions endpoint_options;
+  endpoint_options.provider = options_.fabric_provider;
+  endpoint_options.node = options_.fabric_node;
+  endpoint_options.service = "0";
+  absl::StatusOr<std::unique_ptr<fabric::Endpoint>> endpoint =
+      fabric::Endpoint::Open(endpoint_options);
+  if (!endpoint.ok()) {
+    return Annotate(endpoint.status(),
+                    absl::StrCat("open fabric endpoint (provider ",
+                                 options_.fabric_provider, ")"));
+  }
+  endpoint_ = *std::move(endpoint);
+  return endpoint_.get();
 }
 
 // ------------------------------------------------------------- namespace

@@ -60,6 +60,11 @@ struct ClientOptions {
   size_t max_parallel_pieces = 8;
   // Replication factor of new files; 0: the cluster default.
   uint32_t replication = 0;
+  // Connect opens the fabric endpoint (and fails if it cannot); false opens
+  // it on the first chunk read, write or RegisterBuffer instead, which
+  // saves about 0.1 s for a process that only talks to meta (CLI `ls`,
+  // `stat`, `query`, `status`). Default true.
+  bool open_fabric_at_connect = true;
   // How long Connect waits for meta to answer its first call.
   absl::Duration connect_timeout = absl::Seconds(5);
   // Writers: chunks written in parallel by one FileWriter, and the largest

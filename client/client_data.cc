@@ -74,11 +74,12 @@ absl::StatusOr<uint64_t> ClientImpl::MaxChunkBytes() {
 absl::StatusOr<const DataPlane*> ClientImpl::Data() {
   absl::MutexLock lock(&mu_);
   if (pool_ == nullptr) {
+    ASSIGN_OR_RETURN(fabric::Endpoint * endpoint, EndpointLocked());
     ASSIGN_OR_RETURN(pool_, IoBufferPool::Create(
-                                endpoint_.get(),
+                                endpoint,
                                 std::max<size_t>(1, options_.io_buffer_count),
                                 dataplane::kMaxPieceBytes));
-    data_plane_.endpoint = endpoint_.get();
+    data_plane_.endpoint = endpoint;
     data_plane_.pool = pool_.get();
     data_plane_.meta = meta_.get();
     data_plane_.locations = &locations_;
@@ -131,8 +132,12 @@ absl::StatusOr<size_t> ClientImpl::Read(const v1::Inode& inode,
 }
 
 absl::Status ClientImpl::RegisterBuffer(void* data, size_t length) {
-  absl::StatusOr<const fabric::MemoryRegion*> region =
-      endpoint_->Register(data, length);
+  fabric::Endpoint* endpoint = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    ASSIGN_OR_RETURN(endpoint, EndpointLocked());
+  }
+  absl::StatusOr<const fabric::MemoryRegion*> region = endpoint->Register(data, length);
   if (!region.ok()) {
     return Annotate(region.status(),
                     absl::StrCat("register buffer of ", length, " bytes"));

@@ -27,8 +27,8 @@ namespace medfs::client {
 
 class ClientImpl : public Client {
  public:
-  ClientImpl(const ClientOptions& options, std::unique_ptr<MetaClient> meta,
-             std::unique_ptr<fabric::Endpoint> endpoint);
+  // The fabric endpoint is opened by Client::Connect or on first use.
+  ClientImpl(const ClientOptions& options, std::unique_ptr<MetaClient> meta);
   ~ClientImpl() override;
 
   absl::StatusOr<v1::Inode> Lookup(uint64_t parent,
@@ -70,6 +70,9 @@ class ClientImpl : public Client {
   void InvalidateAttributes(uint64_t inode) override;
 
  private:
+  friend class Client;  // Connect opens the endpoint up front
+  // The fabric endpoint, opened on first use.
+  absl::StatusOr<fabric::Endpoint*> EndpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The data plane, creating the buffer pool on first use.
   absl::StatusOr<const DataPlane*> Data();
   absl::StatusOr<uint64_t> MaxChunkBytes();
@@ -79,12 +82,14 @@ class ClientImpl : public Client {
   // Constant after construction.
   const ClientOptions options_;
   const std::unique_ptr<MetaClient> meta_;
-  const std::unique_ptr<fabric::Endpoint> endpoint_;
   AttributeCache attributes_;
   ChunkLocationCache locations_;
   ReplicaSelector selector_;
 
   absl::Mutex mu_;
+  // Set once (Connect or first use), then constant: the data plane and
+  // RegisterBuffer use it without mu_ after that.
+  std::unique_ptr<fabric::Endpoint> endpoint_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<IoBufferPool> pool_ ABSL_GUARDED_BY(mu_);
   DataPlane data_plane_ ABSL_GUARDED_BY(mu_);
   uint64_t max_chunk_bytes_ ABSL_GUARDED_BY(mu_) = 0;

@@ -389,6 +389,44 @@ TEST_F(ClusterTest, LookupCarriesExtentsAndReplicasOfSmallFilesOnly) {
   ASSERT_TRUE(cluster_->RestartMeta().ok());
 }
 
+TEST_F(ClusterTest, FabricOpenedOnFirstChunkIoWhenAskedTo) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster());
+  auto inode = WriteFile(*client_, kRootInode, "lazy", 17, 12345);
+  ASSERT_TRUE(inode.ok()) << inode.status();
+  // A provider that does not exist: Connect and metadata calls work, the
+  // first chunk read names the endpoint and the provider.
+  ClientOptions options = TestClientOptions(cluster_->meta_address());
+  options.fabric_provider = "no-such-provider";
+  options.open_fabric_at_connect = false;
+  auto lazy = Client::Connect(options);
+  ASSERT_TRUE(lazy.ok()) << lazy.status();
+  auto looked_up = (*lazy)->Lookup(kRootInode, "lazy");
+  ASSERT_TRUE(looked_up.ok()) << looked_up.status();
+  std::vector<std::byte> got(12345);
+  auto n = (*lazy)->Read(*looked_up, 0, std::span<std::byte>(got));
+  ASSERT_FALSE(n.ok());
+  EXPECT_NE(n.status().message().find("open fabric endpoint (provider no-such-provider)"),
+            std::string::npos)
+      << n.status();
+  options.open_fabric_at_connect = true;  // the default: Connect itself fails
+  auto eager = Client::Connect(options);
+  ASSERT_FALSE(eager.ok());
+  EXPECT_NE(eager.status().message().find("no-such-provider"), std::string::npos)
+      << eager.status();
+  // With a real provider the lazily opened endpoint reads the file.
+  options.fabric_provider = TestClientOptions(cluster_->meta_address()).fabric_provider;
+  options.open_fabric_at_connect = false;
+  auto working = Client::Connect(options);
+  ASSERT_TRUE(working.ok()) << working.status();
+  auto attributes = (*working)->GetAttr(inode->id(), true);
+  ASSERT_TRUE(attributes.ok()) << attributes.status();
+  n = (*working)->Read(*attributes, 0, std::span<std::byte>(got));
+  ASSERT_TRUE(n.ok()) << n.status();
+  std::vector<std::byte> want(12345 + 8);
+  Fill(17, 0, std::span<std::byte>(want));
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size()), 0);
+}
+
 TEST_F(ClusterTest, UnknownChunkIsNotFound) {
   ASSERT_NO_FATAL_FAILURE(StartCluster());
   v1::Inode fake;
