@@ -32,6 +32,9 @@ ABSL_FLAG(int64_t, dead_server_seconds, 10,
           "a chunkserver silent this long is declared dead");
 ABSL_FLAG(int64_t, orphan_chunk_seconds, 3600,
           "an allocated chunk never referenced this long becomes garbage");
+ABSL_FLAG(int64_t, garbage_grace_seconds, 60,
+          "a chunk no file references any more is deleted this long after "
+          "(readers of the old version finish first)");
 ABSL_FLAG(int64_t, heartbeat_interval_ms, 1000,
           "heartbeat interval chunkservers are told to use");
 ABSL_FLAG(int32_t, grpc_threads, 0,
@@ -51,6 +54,7 @@ MetaStoreOptions StoreOptionsFromFlags() {
   options.dead_server_after = absl::Seconds(absl::GetFlag(FLAGS_dead_server_seconds));
   options.orphan_chunk_after =
       absl::Seconds(absl::GetFlag(FLAGS_orphan_chunk_seconds));
+  options.garbage_grace = absl::Seconds(absl::GetFlag(FLAGS_garbage_grace_seconds));
   options.heartbeat_interval =
       absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_interval_ms));
   options.block_cache_bytes = absl::GetFlag(FLAGS_block_cache_mib) << 20;

@@ -130,8 +130,9 @@ absl::Status MetaStore::LoadServersAndChunks() {
     if (chunk.state() == v1::CHUNK_STATE_ALLOCATED) {
       allocated_chunks_[chunk.id()] = chunk.allocated_ns();
     } else if (chunk.state() == v1::CHUNK_STATE_GARBAGE) {
-      servers_->AddGarbage(chunk.id(), {chunk.replicas().begin(),
-                                        chunk.replicas().end()});
+      // When it became garbage is not recorded: a full grace from now.
+      servers_->AddGarbage(chunk.id(), {chunk.replicas().begin(), chunk.replicas().end()},
+                           GarbageDeletableAtNs());
     }
   }
   return FromRocksStatus(it->status(), "loading chunks");

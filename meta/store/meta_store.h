@@ -31,9 +31,10 @@
 // Chunks. AllocateChunks creates ALLOCATED records. The first CreateFile or
 // CommitFile that references a chunk seals it (length and CRC from
 // `sealed_chunks` when given); each referencing extent holds one reference
-// (ref_count). When the count drops to 0 the chunk becomes GARBAGE and its
-// replicas are told to delete it in their heartbeat replies; the record is
-// dropped once every replica has been told. ALLOCATED chunks never
+// (ref_count). When the count drops to 0 the chunk becomes GARBAGE and, after
+// `garbage_grace` (open readers of the old version finish), its replicas
+// are told to delete it in their heartbeat replies; the record is dropped
+// once every replica has been told. ALLOCATED chunks never
 // referenced within `orphan_chunk_after` become GARBAGE too (interrupted
 // writers). A GARBAGE chunk can never be referenced again.
 //
@@ -81,6 +82,11 @@ struct MetaStoreOptions {
   absl::Duration dead_server_after = absl::Seconds(10);
   // An ALLOCATED chunk never referenced for longer is GARBAGE. Default 1 h.
   absl::Duration orphan_chunk_after = absl::Seconds(3600);
+  // A chunk whose last reference went away (file removed or rewritten) is
+  // deleted on its replicas only this long after: readers that opened the
+  // old version, or hold its extents from a cache, can still read it.
+  // Default 60 s.
+  absl::Duration garbage_grace = absl::Seconds(60);
   // Heartbeat interval servers are told to use. Default 1 s.
   absl::Duration heartbeat_interval = absl::Seconds(1);
   // How often the maintenance thread runs; zero: no thread (tests call
@@ -258,6 +264,10 @@ class MetaStore {
   absl::Status LoadServersAndChunks();
   void MaintenanceLoop();
   int64_t NowNs() const { return clock_->NowNs(); }
+  // When a chunk that becomes garbage now may be deleted (garbage_grace on).
+  int64_t GarbageDeletableAtNs() const {
+    return NowNs() + absl::ToInt64Nanoseconds(options_.garbage_grace);
+  }
 
   // Runs `logic(txn, &result)` in the pipeline; `done` gets the result
   // once durable (mutate.h).

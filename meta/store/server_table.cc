@@ -52,13 +52,13 @@ bool ServerTable::Heartbeat(const v1::HeartbeatRequest& request, int64_t now_ns,
   }
   auto pending = pending_deletes_.find(request.server_id());
   if (pending == pending_deletes_.end()) return true;
-  std::vector<uint64_t>& chunks = pending->second;
-  size_t n = std::min(max_deletes, chunks.size());
-  for (size_t i = chunks.size() - n; i < chunks.size(); ++i) {
-    deletes->push_back(chunks[i]);
-    HandOut(chunks[i]);
+  auto& chunks = pending->second;
+  for (size_t n = 0; n < max_deletes && !chunks.empty() && chunks.front().second <= now_ns;
+       ++n) {
+    deletes->push_back(chunks.front().first);
+    HandOut(chunks.front().first);
+    chunks.pop_front();
   }
-  chunks.resize(chunks.size() - n);
   if (chunks.empty()) pending_deletes_.erase(pending);
   return true;
 }
@@ -144,13 +144,14 @@ ServerTable::Totals ServerTable::UpTotals() const {
 }
 
 void ServerTable::AddGarbage(uint64_t chunk_id,
-                             const std::vector<uint64_t>& replicas) {
+                             const std::vector<uint64_t>& replicas,
+                             int64_t deletable_at_ns) {
   absl::MutexLock lock(&mu_);
   if (garbage_remaining_.contains(chunk_id)) return;
   uint32_t remaining = 0;
   for (uint64_t server : replicas) {
     if (!servers_.contains(server)) continue;  // unknown: nobody to tell
-    pending_deletes_[server].push_back(chunk_id);
+    pending_deletes_[server].emplace_back(chunk_id, deletable_at_ns);
     ++remaining;
   }
   if (remaining == 0) {

@@ -12,7 +12,9 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -71,9 +73,12 @@ class ServerTable {
   std::vector<v1::ServerRecord> AllServers() const;  // ordered by id
   Totals UpTotals() const;
 
-  // A chunk became garbage: each of `replicas` is to be told to delete it.
-  // Idempotent per chunk id.
-  void AddGarbage(uint64_t chunk_id, const std::vector<uint64_t>& replicas);
+  // A chunk became garbage: each of `replicas` is to be told to delete it
+  // in a heartbeat at or after `deletable_at_ns`. Idempotent per chunk id.
+  // Each server's list is handed out in the order added: an entry also
+  // waits for the ones added before it.
+  void AddGarbage(uint64_t chunk_id, const std::vector<uint64_t>& replicas,
+                  int64_t deletable_at_ns);
   // Garbage chunks every replica of which has been told, since the last
   // call: their records can be dropped.
   std::vector<uint64_t> TakeFullyHandedOut();
@@ -86,8 +91,9 @@ class ServerTable {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<uint64_t, v1::ServerRecord> servers_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint64_t> by_uuid_ ABSL_GUARDED_BY(mu_);
-  // server id -> garbage chunks it has not been told about yet.
-  absl::flat_hash_map<uint64_t, std::vector<uint64_t>> pending_deletes_
+  // server id -> (garbage chunk, deletable at ns) it has not been told
+  // about yet, oldest first.
+  absl::flat_hash_map<uint64_t, std::deque<std::pair<uint64_t, int64_t>>> pending_deletes_
       ABSL_GUARDED_BY(mu_);
   // garbage chunk id -> replicas not told yet.
   absl::flat_hash_map<uint64_t, uint32_t> garbage_remaining_

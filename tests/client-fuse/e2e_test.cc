@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
@@ -194,6 +195,50 @@ TEST_F(FuseE2ETest, ReaderDuringRewriteSeesWholeOldOrWholeNew) {
   for (std::thread& t : readers) t.join();
   EXPECT_EQ(mixed, 0) << "of " << reads << " whole-file reads";
   EXPECT_GT(reads, 0);
+}
+
+// Waits until every chunkserver has sent a heartbeat newer than the
+// newest one seen when called: deletes meta handed out by then have
+// reached their servers.
+void AwaitNextHeartbeats(TestCluster* cluster) {
+  auto status = cluster->Status();
+  ASSERT_TRUE(status.ok()) << status.status();
+  int64_t seen = 0;
+  for (const v1::ServerRecord& server : status->servers()) {
+    seen = std::max<int64_t>(seen, server.last_heartbeat_ns());
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    status = cluster->Status();
+    ASSERT_TRUE(status.ok()) << status.status();
+    bool all_newer = true;
+    for (const v1::ServerRecord& server : status->servers()) {
+      all_newer = all_newer && server.last_heartbeat_ns() > seen;
+    }
+    if (all_newer) return;
+    absl::SleepFor(absl::Milliseconds(50));  // polling the condition above
+  }
+  FAIL() << "no heartbeat from every chunkserver within 30 s";
+}
+
+TEST_F(FuseE2ETest, OpenReaderOfARewrittenFileReadsTheOldVersionToTheEnd) {
+  // Large enough that the part read last is not loaded ahead at open.
+  const std::string old_bytes = Pattern(96 << 20, 3);
+  ASSERT_TRUE(WriteFile(M("kept"), old_bytes));
+  const int fd = ::open(M("kept").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  std::string head(4096, '\0');
+  ASSERT_EQ(::pread(fd, head.data(), head.size(), 0), 4096);
+  // Rewritten: the old version's chunks are no longer referenced.
+  ASSERT_TRUE(WriteFile(M("kept"), Pattern(1 << 20, 4)));
+  for (int i = 0; i < 2; ++i) ASSERT_NO_FATAL_FAILURE(AwaitNextHeartbeats(cluster_));
+  // The reader still reads the version it opened, to its last byte.
+  const size_t offset = (96 << 20) - (8 << 20);
+  std::string tail(8 << 20, '\0');
+  ASSERT_EQ(::pread(fd, tail.data(), tail.size(), offset), static_cast<ssize_t>(tail.size()))
+      << std::strerror(errno) << mount_->LogTail();
+  EXPECT_TRUE(tail == old_bytes.substr(offset));
+  ::close(fd);
 }
 
 // The destructive cases get a cluster and a mount of their own.

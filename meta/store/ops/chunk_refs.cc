@@ -85,7 +85,7 @@ absl::Status MetaStore::UpdateChunkRefs(
       std::vector<uint64_t> replicas(chunk->replicas().begin(),
                                      chunk->replicas().end());
       txn.OnDurable([this, id, replicas = std::move(replicas)] {
-        servers_->AddGarbage(id, replicas);
+        servers_->AddGarbage(id, replicas, GarbageDeletableAtNs());
       });
     }
     txn.PutChunk(*chunk);

@@ -131,8 +131,9 @@ absl::Status MetaStore::CollectOrphansLogic(Txn& txn) {
     txn.PutChunk(*chunk);
     std::vector<uint64_t> replicas(chunk->replicas().begin(),
                                    chunk->replicas().end());
+    // Never referenced: no reader can hold it, deletable at once.
     txn.OnDurable([this, id, replicas = std::move(replicas)] {
-      servers_->AddGarbage(id, replicas);
+      servers_->AddGarbage(id, replicas, NowNs());
     });
   }
   return absl::OkStatus();

@@ -221,6 +221,10 @@ TEST_F(ChunksTest, GarbageIsHandedOutThenDropped) {
   CreateFile(kRootInode, "f", {MakeExtent(0, c, 0, 10)}, 10);
   ASSERT_TRUE(store_->Unlink(kRootInode, "f").ok());
   EXPECT_EQ(store_->stats().pending_garbage, 1u);
+  // Readers of the removed file's content get the grace period first.
+  clock_.Advance(absl::ToInt64Nanoseconds(MetaStoreOptions().garbage_grace) - 1);
+  EXPECT_TRUE(HeartbeatDeletes(r0).empty()) << "within the grace period";
+  clock_.Advance(1);
   EXPECT_EQ(HeartbeatDeletes(r0), std::vector<uint64_t>{c});
   EXPECT_TRUE(HeartbeatDeletes(r0).empty()) << "told once";
   ASSERT_TRUE(store_->RunMaintenance().ok());
@@ -240,6 +244,8 @@ TEST_F(ChunksTest, GarbageSurvivesRestart) {
   ASSERT_TRUE(store_->Unlink(kRootInode, "f").ok());
   Reopen();
   uint64_t replica = Chunk(c).replicas(0);
+  EXPECT_TRUE(HeartbeatDeletes(replica).empty()) << "a full grace again after a restart";
+  clock_.Advance(absl::ToInt64Nanoseconds(MetaStoreOptions().garbage_grace));
   EXPECT_EQ(HeartbeatDeletes(replica), std::vector<uint64_t>{c});
 }
 
