@@ -85,13 +85,21 @@ bool ReadHandle::StartPrefetch() {
   // Readahead's share of the pool: synchronous reads keep their reserve.
   std::unique_ptr<PooledBlock> buffer = pool_->TryAcquire(options_.reserve_blocks);
   if (buffer == nullptr) return false;
-  auto block = std::make_shared<Block>();
-  block->length = static_cast<size_t>(std::min<uint64_t>(block_bytes_, inode_.size()));
-  block->buffer = std::move(buffer);
-  blocks_[0] = block;
-  ++loads_in_flight_;
+  std::shared_ptr<Block> block = AddBlock(0, std::move(buffer));
   loaders_->Schedule([this, block] { Load(block); });
   return true;
+}
+
+std::shared_ptr<ReadHandle::Block> ReadHandle::AddBlock(uint64_t index,
+                                                        std::unique_ptr<PooledBlock> buffer) {
+  auto block = std::make_shared<Block>();
+  block->offset = index * block_bytes_;
+  block->length = static_cast<size_t>(
+      std::min<uint64_t>(block_bytes_, inode_.size() - block->offset));
+  block->buffer = std::move(buffer);
+  blocks_[index] = block;
+  ++loads_in_flight_;
+  return block;
 }
 
 bool ReadHandle::StartLoads(uint64_t first, uint64_t needed_last,
@@ -108,13 +116,7 @@ bool ReadHandle::StartLoads(uint64_t first, uint64_t needed_last,
     std::unique_ptr<PooledBlock> buffer =
         pool_->TryAcquire(is_needed ? 0 : options_.reserve_blocks);
     if (buffer == nullptr) return index > needed_last;
-    auto block = std::make_shared<Block>();
-    block->offset = index * block_bytes_;
-    block->length = static_cast<size_t>(
-        std::min<uint64_t>(block_bytes_, inode_.size() - block->offset));
-    block->buffer = std::move(buffer);
-    blocks_[index] = block;
-    ++loads_in_flight_;
+    std::shared_ptr<Block> block = AddBlock(index, std::move(buffer));
     if (is_needed) needed->push_back(block);
     if (is_needed && *own == nullptr) {
       *own = block;  // the caller loads it without a thread hand-off

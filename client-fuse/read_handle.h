@@ -90,6 +90,10 @@ class ReadHandle {
   bool StartLoads(uint64_t first, uint64_t needed_last, uint64_t last,
                   std::vector<std::shared_ptr<Block>>* needed,
                   std::shared_ptr<Block>* own) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Registers block `index` (loading, counted in flight) with `buffer`; the
+  // caller starts its Load.
+  std::shared_ptr<Block> AddBlock(uint64_t index, std::unique_ptr<PooledBlock> buffer)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Load(std::shared_ptr<Block> block);
   absl::StatusOr<ReadResult> ReadDirect(uint64_t offset, size_t size);
   // Serves [offset, offset+size) from `needed` (its blocks, in order),

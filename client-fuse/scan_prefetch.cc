@@ -169,18 +169,22 @@ void ScanPrefetcher::ListAhead(uint64_t directory, std::string after,
       client_->ReadDir(directory, after, static_cast<uint32_t>(count),
                        /*with_attributes=*/true, kSmallFileExtents);
   std::vector<std::pair<v1::ReadDirEntry, std::unique_ptr<ReadHandle>>> loading;
-  bool pool_full = false;
+  // Entries listed and dealt with: where the pool runs out, the files from
+  // there on wait for a later listing.
+  size_t listed = 0;
   if (page.ok()) {
-    for (v1::ReadDirEntry& entry : page->entries) {
+    listed = page->entries.size();
+    for (size_t i = 0; i < page->entries.size(); ++i) {
+      v1::ReadDirEntry& entry = page->entries[i];
       const v1::Inode& attributes = entry.attributes();
       std::unique_ptr<ReadHandle> handle;
-      if (!pool_full && entry.has_extents() && attributes.size() > 0 &&
+      if (i < listed && entry.has_extents() && attributes.size() > 0 &&
           attributes.size() <= pool_->block_bytes()) {
         handle = std::make_unique<ReadHandle>(client_, pool_, loaders_, attributes,
                                               readahead_);
         if (!handle->StartPrefetch()) {
           handle.reset();
-          pool_full = true;  // the files after this one wait for a later listing
+          listed = i;
         }
       }
       loading.emplace_back(std::move(entry), std::move(handle));
@@ -232,16 +236,6 @@ void ScanPrefetcher::ListAhead(uint64_t directory, std::string after,
   if (dir == directories_.end()) return;
   dir->second.listing = false;
   if (!page.ok()) return;
-  // Where the pool ran out, list again from the first file not loaded.
-  size_t listed = loading.size();
-  for (size_t i = 0; i < loading.size(); ++i) {
-    if (pool_full && loading[i].second == nullptr && loading[i].first.has_extents() &&
-        loading[i].first.attributes().size() > 0 &&
-        loading[i].first.attributes().size() <= pool_->block_bytes()) {
-      listed = i;
-      break;
-    }
-  }
   if (listed > 0) dir->second.listed_up_to = loading[listed - 1].first.name();
   dir->second.end = page->end_of_directory && listed == loading.size();
 }

@@ -124,14 +124,11 @@ Reactor* MetaServiceImpl::Lookup(Ctx* ctx, const v1::LookupRequest* request,
   const uint32_t up_to = request->extents_up_to();
   absl::StatusOr<v1::Inode> inode =
       store_->Lookup(request->parent(), request->name(), /*with_extents=*/up_to > 0);
-  if (inode.ok() && up_to > 0) {
-    if (inode->type() == v1::FILE_TYPE_REGULAR &&
-        static_cast<uint32_t>(inode->extents_size()) <= up_to) {
-      reply->set_has_extents(true);
-      AddChunkLocations(*inode, reply);
-    } else {
-      inode->clear_extents();
-    }
+  if (inode.ok() && KeepsExtents(*inode, up_to)) {
+    reply->set_has_extents(true);
+    AddChunkLocations(*inode, reply);
+  } else if (inode.ok()) {
+    inode->clear_extents();
   }
   FinishInode(reactor, reply, std::move(inode));
   return reactor;

@@ -71,6 +71,13 @@ class KvStore;
 class ServerTable;
 class Txn;
 
+// Lookup and ReadDir `extents_up_to`: whether `inode` comes with its
+// extents (a regular file of at most `up_to` of them; 0: never).
+inline bool KeepsExtents(const v1::Inode& inode, uint32_t up_to) {
+  return up_to > 0 && inode.type() == v1::FILE_TYPE_REGULAR &&
+         static_cast<uint32_t>(inode.extents_size()) <= up_to;
+}
+
 struct MetaStoreOptions {
   // Directory of the RocksDB database; created when missing. Required.
   std::string db_path;

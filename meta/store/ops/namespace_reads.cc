@@ -179,9 +179,7 @@ absl::StatusOr<v1::ReadDirReply> MetaStore::ReadDir(
     if (request.with_attributes()) {
       ASSIGN_OR_RETURN(*entry->mutable_attributes(),
                        reader.Inode(value.inode(), where));
-      const v1::Inode& attributes = entry->attributes();
-      if (request.extents_up_to() > 0 && attributes.type() == v1::FILE_TYPE_REGULAR &&
-          static_cast<uint32_t>(attributes.extents_size()) <= request.extents_up_to()) {
+      if (KeepsExtents(entry->attributes(), request.extents_up_to())) {
         entry->set_has_extents(true);
       } else {
         entry->mutable_attributes()->clear_extents();
