@@ -208,7 +208,7 @@ void DataService::WorkerLoop() {
 
 void DataService::Serve(Work& work) {
   if (auto* read = std::get_if<dataplane::ReadRequest>(&work.decoded)) {
-    ServeRead(*work.request, *read);
+    ServeRead(std::move(work.request), *read);
   } else if (auto* write = std::get_if<dataplane::WriteRequest>(&work.decoded)) {
     counters_.write_queue_us += Micros(absl::Now() - work.queued_at);
     ServeWrite(std::move(work.request), *write);
@@ -235,23 +235,32 @@ absl::StatusOr<fabric::PooledBuffer> DataService::AcquireBuffer(
   return buffer;
 }
 
-void DataService::ServeRead(fabric::IncomingRequest& request,
+void DataService::ServeRead(std::unique_ptr<fabric::IncomingRequest> request,
                             const dataplane::ReadRequest& read) {
   counters_.reads++;
   absl::StatusOr<fabric::PooledBuffer> buffer = AcquireBuffer(read.chunk_id);
-  if (!buffer.ok()) return SendStatus(request, Op::kRead, buffer.status());
+  if (!buffer.ok()) return SendStatus(*request, Op::kRead, buffer.status());
   absl::StatusOr<const char*> data = store_->Read(
       read.chunk_id, read.offset, read.length, buffer->data(), buffer->size());
-  if (!data.ok()) return SendStatus(request, Op::kRead, data.status());
-  absl::Status written = request.ReplyWithWrite(
-      buffer->region(), data.value(), read.length, read.destination);
-  if (!written.ok()) {
-    counters_.errors++;
-    MEDFS_LOG(WARNING) << "reading chunk " << read.chunk_id << " for peer "
-                       << request.peer() << ": " << written.message();
-    return;
-  }
-  counters_.read_bytes += read.length;
+  if (!data.ok()) return SendStatus(*request, Op::kRead, data.status());
+  // The worker does not wait for the transfer: the buffer and the request
+  // go with the completion, which runs on the progress thread.
+  fabric::IncomingRequest& answered = *request;
+  const fabric::MemoryRegion& region = buffer->region();
+  answered.ReplyWithWriteAsync(
+      region, data.value(), read.length, read.destination,
+      [this, request = std::move(request), buffer = *std::move(buffer),
+       chunk_id = read.chunk_id, length = read.length](absl::Status written) {
+        if (written.ok()) {
+          counters_.read_bytes += length;
+          return;
+        }
+        counters_.errors++;
+        MEDFS_LOG(WARNING) << "reading chunk " << chunk_id << " for peer "
+                           << request->peer() << ": " << written.message();
+        // Still unanswered: the caller gets the cause instead of a timeout.
+        SendStatus(*request, Op::kRead, written);
+      });
 }
 
 void DataService::ServeDelete(fabric::IncomingRequest& request,

@@ -132,7 +132,9 @@ class DataService {
   void Accept(std::unique_ptr<fabric::IncomingRequest> request);
   void WorkerLoop();
   void Serve(Work& work);
-  void ServeRead(fabric::IncomingRequest& request,
+  // Reads into a pool buffer and posts the RMA write; the completion (on
+  // the progress thread) returns the buffer, so the worker moves on at once.
+  void ServeRead(std::unique_ptr<fabric::IncomingRequest> request,
                  const dataplane::ReadRequest& read);
   void ServeWrite(std::unique_ptr<fabric::IncomingRequest> request,
                   const dataplane::WriteRequest& write);

@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -123,6 +124,17 @@ class IncomingRequest {
   virtual absl::Status ReplyWithWrite(const MemoryRegion& local,
                                       const void* data, size_t length,
                                       const RemoteBuffer& remote) = 0;
+  // As ReplyWithWrite, but never blocks, so it may be called on the
+  // progress thread and a server thread need not wait for the transfer.
+  // `done` runs exactly once: on the progress thread when the local
+  // completion arrives (`local` may be reused from then on), or on this
+  // thread when the write cannot start. `local`, `data` and this request
+  // must stay alive until then: give `done` ownership of them. On error the
+  // request is still unanswered: Reply() with an error from `done`.
+  virtual void ReplyWithWriteAsync(const MemoryRegion& local,
+                                   const void* data, size_t length,
+                                   const RemoteBuffer& remote,
+                                   absl::AnyInvocable<void(absl::Status)> done) = 0;
   // Reads `length` bytes from the caller's `remote` buffer into `data`
   // inside `local` (registered). Blocks until complete. Used by writes: the
   // server pulls the bytes. May be called before the reply (not after).

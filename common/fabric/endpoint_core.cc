@@ -67,6 +67,11 @@ void EndpointCore::Shutdown() {
         "call ", id, " to ", PeerName(call.peer), ": endpoint shutting down")));
   }
   for (auto& op : rmas) {
+    if (op->on_done) {
+      auto on_done = std::move(op->on_done);
+      on_done(absl::CancelledError("RMA: endpoint shutting down"));
+      continue;
+    }
     op->status = absl::CancelledError("RMA: endpoint shutting down");
     op->done.Notify();
   }

@@ -34,6 +34,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -75,6 +76,8 @@ struct RmaOp {
   uint32_t data = 0;  // remote CQ data (kWriteData)
   absl::Status status;  // written before done is notified
   absl::Notification done;
+  // Set for RmaAsync: runs instead of notifying `done`.
+  absl::AnyInvocable<void(absl::Status)> on_done;
 };
 
 // A request bytes waiting for a free send buffer.
@@ -128,6 +131,14 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   absl::Status Rma(RmaKind kind, PeerId peer, const MemoryRegion& local,
                    void* buffer, size_t length, const RemoteBuffer& remote,
                    uint32_t data);
+  // Non-blocking RMA, allowed on the progress thread: `on_done` runs once
+  // with the outcome, on the progress thread when the completion arrives,
+  // or on this thread when the RMA cannot be started. No rma_timeout: the
+  // provider completes or fails every posted operation, and shutdown fails
+  // the rest with kCancelled.
+  void RmaAsync(RmaKind kind, PeerId peer, const MemoryRegion& local,
+                void* buffer, size_t length, const RemoteBuffer& remote,
+                uint32_t data, absl::AnyInvocable<void(absl::Status)> on_done);
   std::string PeerName(PeerId peer) const;
   bool OnProgressThread() const;
 
@@ -160,6 +171,9 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   void PostSend(SendOp* op);
   void FinishSend(SendOp* op, const absl::Status& status);
   void CompleteCall(uint32_t call_id, absl::StatusOr<std::string> result);
+  // Validates, records and posts `op`; the error is annotated with `what`.
+  absl::Status StartRma(const std::shared_ptr<RmaOp>& op,
+                        const MemoryRegion& local, const std::string& what);
   void PostRma(RmaOp* op);
   void FinishRma(RmaOp* op, const absl::Status& status);
   uint32_t NextCallId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -64,6 +64,19 @@ class IncomingRequestImpl final : public IncomingRequest {
     return absl::OkStatus();
   }
 
+  void ReplyWithWriteAsync(const MemoryRegion& local, const void* data,
+                           size_t length, const RemoteBuffer& remote,
+                           absl::AnyInvocable<void(absl::Status)> done) override {
+    if (absl::Status s = CheckNotReplied(); !s.ok()) return done(std::move(s));
+    // `done` owns this request: mark it answered before handing over.
+    core_->RmaAsync(RmaKind::kWriteData, peer_, local, const_cast<void*>(data),
+                    length, remote, call_id_,
+                    [this, done = std::move(done)](absl::Status status) mutable {
+                      if (status.ok()) replied_ = true;
+                      done(std::move(status));
+                    });
+  }
+
   absl::Status PullFromCaller(const MemoryRegion& local, void* data,
                               size_t length,
                               const RemoteBuffer& remote) override {
@@ -244,6 +257,48 @@ void EndpointCore::CompleteCall(uint32_t call_id,
   call.done(std::move(result));
 }
 
+namespace {
+
+std::shared_ptr<RmaOp> NewRmaOp(RmaKind kind, PeerId peer,
+                                const MemoryRegion& local, void* buffer,
+                                size_t length, const RemoteBuffer& remote,
+                                uint32_t data) {
+  auto op = std::make_shared<RmaOp>();
+  op->kind = kind;
+  op->peer = peer;
+  op->buffer = buffer;
+  op->length = length;
+  op->descriptor = local.descriptor();
+  op->remote = remote;
+  op->data = data;
+  return op;
+}
+
+}  // namespace
+
+absl::Status EndpointCore::StartRma(const std::shared_ptr<RmaOp>& op,
+                                    const MemoryRegion& local,
+                                    const std::string& what) {
+  const auto* start = static_cast<const char*>(local.data());
+  const auto* p = static_cast<const char*>(op->buffer);
+  if (op->length == 0 || op->length > op->remote.length || p < start ||
+      p + op->length > start + local.size() || op->length > max_rma_bytes_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": outside the local region (", local.size(),
+        " bytes) or the remote buffer (", op->remote.length,
+        " bytes), or over ", max_rma_bytes_, " bytes"));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) {
+      return absl::CancelledError(absl::StrCat(what, ": endpoint shutting down"));
+    }
+    rma_in_flight_[op.get()] = op;
+  }
+  PostRma(op.get());
+  return absl::OkStatus();
+}
+
 absl::Status EndpointCore::Rma(RmaKind kind, PeerId peer,
                                const MemoryRegion& local, void* buffer,
                                size_t length, const RemoteBuffer& remote,
@@ -254,36 +309,28 @@ absl::Status EndpointCore::Rma(RmaKind kind, PeerId peer,
     return absl::FailedPreconditionError(absl::StrCat(
         what, ": would block the progress thread; hand the request to a pool"));
   }
-  const auto* start = static_cast<const char*>(local.data());
-  const auto* p = static_cast<const char*>(buffer);
-  if (length == 0 || length > remote.length || p < start ||
-      p + length > start + local.size() || length > max_rma_bytes_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, ": outside the local region (", local.size(),
-        " bytes) or the remote buffer (", remote.length, " bytes), or over ",
-        max_rma_bytes_, " bytes"));
-  }
-  auto op = std::make_shared<RmaOp>();
-  op->kind = kind;
-  op->peer = peer;
-  op->buffer = buffer;
-  op->length = length;
-  op->descriptor = local.descriptor();
-  op->remote = remote;
-  op->data = data;
-  {
-    absl::MutexLock lock(&mu_);
-    if (shut_down_) {
-      return absl::CancelledError(absl::StrCat(what, ": endpoint shutting down"));
-    }
-    rma_in_flight_[op.get()] = op;
-  }
-  PostRma(op.get());
+  auto op = NewRmaOp(kind, peer, local, buffer, length, remote, data);
+  RETURN_IF_ERROR(StartRma(op, local, what));
   if (!op->done.WaitForNotificationWithTimeout(options_.rma_timeout)) {
     return absl::UnavailableError(absl::StrCat(
         what, ": timed out after ", absl::FormatDuration(options_.rma_timeout)));
   }
   return Annotate(op->status, what);
+}
+
+void EndpointCore::RmaAsync(RmaKind kind, PeerId peer,
+                            const MemoryRegion& local, void* buffer,
+                            size_t length, const RemoteBuffer& remote,
+                            uint32_t data,
+                            absl::AnyInvocable<void(absl::Status)> on_done) {
+  auto op = NewRmaOp(kind, peer, local, buffer, length, remote, data);
+  std::string what = absl::StrCat(RmaName(kind), " of ", length,
+                                  " bytes with ", PeerName(peer));
+  op->on_done = [what, done = std::move(on_done)](absl::Status status) mutable {
+    done(Annotate(status, what));
+  };
+  absl::Status started = StartRma(op, local, what);
+  if (!started.ok()) op->on_done(std::move(started));
 }
 
 void EndpointCore::PostRma(RmaOp* op) {
@@ -339,6 +386,10 @@ void EndpointCore::FinishRma(RmaOp* op, const absl::Status& status) {
     if (it == rma_in_flight_.end() || shut_down_) return;
     owned = std::move(it->second);
     rma_in_flight_.erase(it);
+  }
+  if (owned->on_done) {
+    owned->on_done(status);
+    return;
   }
   owned->status = status;
   owned->done.Notify();

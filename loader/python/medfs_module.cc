@@ -191,8 +191,14 @@ class PyDataLoader {
                std::optional<std::vector<float>> std, bool shuffle, bool drop_last,
                std::string labels, std::string split,
                std::pair<double, double> split_fractions, uint32_t threads,
-               std::string on_error, std::string manifest) {
+               std::string on_error, std::string manifest,
+               std::optional<std::string> provider) {
     OpenOptions o;
+    if (provider) {
+      o.fabric_provider = *provider;
+    } else if (const char* env = std::getenv("MEDFS_FABRIC_PROVIDER"); env && *env) {
+      o.fabric_provider = env;
+    }
     o.meta = meta_or_none.value_or("local");
     o.dataset = std::move(dataset);
     o.query = std::move(query);
@@ -476,7 +482,7 @@ DataLoader(meta, dataset, query='', batch_size=32, size=(224, 224),
            seed=0, prefetch=4, device='cpu', channels=1, dtype='float32',
            mean=None, std=None, shuffle=True, drop_last=False, labels='',
            split='all', split_fractions=(0.8, 0.1), threads=0, on_error='skip',
-           manifest='')
+           manifest='', provider=None)
 
 meta: medfs-meta address 'host:port', or None/'local' for a local folder.
 dataset: dataset name in the cluster, or the local folder.
@@ -486,7 +492,11 @@ together with query). split and the sampler work on its members.
 Iterating yields (images, info): images [B, C, H, W] (slice) or
 [B, C, D, H, W] (series); info has 'uids', 'labels', 'indices', 'errors'.
 rank/world_size default to $RANK/$WORLD_SIZE; the CUDA device to
-$LOCAL_RANK.)doc")
+$LOCAL_RANK.
+provider: libfabric provider of the loader's endpoint: 'tcp;ofi_rxm'
+(default), 'efa' (AWS), 'shm' (chunkservers on this node only); None
+reads $MEDFS_FABRIC_PROVIDER, then the default. It must be the one the
+chunkservers serve.)doc")
       .def(py::init<std::optional<std::string>, std::string, std::string, uint32_t,
                     std::pair<uint32_t, uint32_t>,
                     std::optional<std::pair<double, double>>, std::string, uint32_t,
@@ -494,7 +504,7 @@ $LOCAL_RANK.)doc")
                     uint32_t, std::string, uint32_t, std::string,
                     std::optional<std::vector<float>>, std::optional<std::vector<float>>,
                     bool, bool, std::string, std::string, std::pair<double, double>,
-                    uint32_t, std::string, std::string>(),
+                    uint32_t, std::string, std::string, std::optional<std::string>>(),
            py::arg("meta") = "local", py::arg("dataset") = "", py::arg("query") = "",
            py::arg("batch_size") = 32, py::arg("size") = std::make_pair(224u, 224u),
            py::arg("window") = py::none(), py::arg("sample") = "slice",
@@ -505,7 +515,8 @@ $LOCAL_RANK.)doc")
            py::arg("std") = py::none(), py::arg("shuffle") = true,
            py::arg("drop_last") = false, py::arg("labels") = "",
            py::arg("split") = "all", py::arg("split_fractions") = std::make_pair(0.8, 0.1),
-           py::arg("threads") = 0, py::arg("on_error") = "skip", py::arg("manifest") = "")
+           py::arg("threads") = 0, py::arg("on_error") = "skip", py::arg("manifest") = "",
+           py::arg("provider") = py::none())
       .def("__iter__", &PyDataLoader::Iter, py::return_value_policy::reference)
       .def("__next__", &PyDataLoader::Next)
       .def("__len__", &PyDataLoader::Len)

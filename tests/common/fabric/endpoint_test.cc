@@ -66,6 +66,15 @@ class TestServer {
     };
     mu_.Await(absl::Condition(&enough));
   }
+  // Outcomes of the async writes' completions so far.
+  void AwaitAsyncDone(int n, int* ok) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return async_done_ >= n;
+    };
+    mu_.Await(absl::Condition(&enough));
+    *ok = async_ok_;
+  }
   // Replies "released" to the oldest stashed request.
   void ReleaseOne() {
     std::unique_ptr<IncomingRequest> request;
@@ -98,6 +107,28 @@ class TestServer {
         absl::Status s = request->ReplyWithWrite(*region_, memory(), 16,
                                                  DecodeRemote(rest));
         EXPECT_TRUE(request->Reply(absl::StrCat(s.code(), ":", s.message())).ok());
+        return;
+      }
+      case 'a': {
+        // 'a' + remote + u32 seed + u32 extra: on the progress thread, fill
+        // and ReplyWithWriteAsync remote.length + extra bytes; a write that
+        // cannot start is answered "error:<code>" from its completion.
+        const RemoteBuffer remote = DecodeRemote(rest.substr(0, sizeof(RemoteBuffer)));
+        uint32_t seed = 0, extra = 0;
+        std::memcpy(&seed, rest.data() + sizeof(RemoteBuffer), 4);
+        std::memcpy(&extra, rest.data() + sizeof(RemoteBuffer) + 4, 4);
+        FillPattern(memory(), remote.length, seed);
+        IncomingRequest& r = *request;
+        r.ReplyWithWriteAsync(
+            *region_, memory(), remote.length + extra, remote,
+            [this, request = std::move(request)](absl::Status status) {
+              if (!status.ok()) {
+                EXPECT_TRUE(request->Reply(absl::StrCat("error:", status.code())).ok());
+              }
+              absl::MutexLock lock(&mu_);
+              ++async_done_;
+              if (status.ok()) ++async_ok_;
+            });
         return;
       }
       case 'm':
@@ -141,6 +172,8 @@ class TestServer {
       std::make_unique<testing::Worker>();
   absl::Mutex mu_;
   std::vector<std::unique_ptr<IncomingRequest>> stash_ ABSL_GUARDED_BY(mu_);
+  int async_done_ ABSL_GUARDED_BY(mu_) = 0;
+  int async_ok_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 std::string ProviderName(const ::testing::TestParamInfo<std::string>& info) {
@@ -247,6 +280,44 @@ TEST_P(EndpointTest, ReplyWithWriteDeliversBytesAndCompletesCall) {
       EXPECT_EQ(memory_.data()[length], 0) << "wrote past " << length;
     }
   }
+}
+
+std::string AsyncWriteRequest(const RemoteBuffer& remote, uint32_t seed,
+                              uint32_t extra) {
+  std::string request = "a" + EncodeRemote(remote);
+  request.append(reinterpret_cast<const char*>(&seed), 4);
+  request.append(reinterpret_cast<const char*>(&extra), 4);
+  return request;
+}
+
+TEST_P(EndpointTest, AsyncReplyWithWriteOnProgressThreadDeliversBytes) {
+  int round = 0;
+  for (size_t length : {size_t{1}, size_t{1 << 20}, kBufferBytes}) {
+    std::memset(memory_.data(), 0, kBufferBytes);
+    const uint32_t seed = static_cast<uint32_t>(length) + 5;
+    absl::StatusOr<std::string> reply =
+        Call(AsyncWriteRequest(region_->Remote(0, length), seed, 0));
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    EXPECT_EQ(*reply, "");
+    std::string expected(length, '\0');
+    FillPattern(expected.data(), length, seed);
+    EXPECT_EQ(std::memcmp(memory_.data(), expected.data(), length), 0) << length;
+    int ok = 0;
+    server_->AwaitAsyncDone(++round, &ok);  // the local completion ran too
+    EXPECT_EQ(ok, round);
+  }
+}
+
+TEST_P(EndpointTest, AsyncReplyWithWriteThatCannotStartLeavesRequestUnanswered) {
+  // One byte more than the caller's buffer: refused before posting, so the
+  // completion runs at once with kInvalidArgument and can still reply.
+  absl::StatusOr<std::string> reply =
+      Call(AsyncWriteRequest(region_->Remote(0, 4096), 1, 1));
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(*reply, absl::StrCat("error:", absl::StatusCode::kInvalidArgument));
+  int ok = -1;
+  server_->AwaitAsyncDone(1, &ok);
+  EXPECT_EQ(ok, 0);
 }
 
 TEST_P(EndpointTest, PullFromCallerReadsCallersBytes) {
