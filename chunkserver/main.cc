@@ -237,6 +237,14 @@ absl::Status Run(std::shared_ptr<Shutdown> shutdown) {
                     << HumanBytes(usage.free_bytes) << " free) on "
                     << described << " via " << endpoint->provider()
                     << ", meta " << link_options.meta_address;
+    if (endpoint->provider() == "shm") {
+      MEDFS_LOG(WARNING)
+          << "provider shm: libfabric 1.17's shm provider crashes this "
+             "server (SIGSEGV in its progress engine) when a client that "
+             "read from it has exited and another client reads; use it only "
+             "where every client lives as long as the chunkservers, else "
+             "tcp;ofi_rxm (see common/fabric/README.md)";
+    }
     link.StartHeartbeats();
     shutdown->requested.WaitForNotification();
   }

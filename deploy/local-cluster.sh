@@ -8,7 +8,8 @@
 #   deploy/local-cluster.sh wipe        stop and delete the data
 #
 # Environment: MEDFS_LOCAL (folder), MEDFS_META_PORT (9400),
-# MEDFS_PROVIDER (tcp;ofi_rxm), MEDFS_REPLICATION (2), MEDFS_BIN (build/bin).
+# MEDFS_PROVIDER (tcp;ofi_rxm; shm crashes chunkservers once a client has
+# exited, see common/fabric/README.md), MEDFS_REPLICATION (2), MEDFS_BIN (build/bin).
 set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
 local_dir="${MEDFS_LOCAL:-$top/.medfs-local}"
