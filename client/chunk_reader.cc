@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "client/completion_mailbox.h"
 #include "common/dataplane/protocol.h"
 #include "common/status.h"
 
@@ -66,8 +67,7 @@ class ReadOperation {
   size_t in_flight_ = 0;
   absl::Status error_;
 
-  absl::Mutex mu_;
-  std::deque<Completion> done_ ABSL_GUARDED_BY(mu_);
+  CompletionMailbox<Completion> done_;
 };
 
 absl::Status ReadOperation::Run() {
@@ -81,14 +81,7 @@ absl::Status ReadOperation::Run() {
       ready_.pop_front();
     }
     if (in_flight_ == 0) break;
-    Completion c;
-    {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](std::deque<Completion>* d) { return !d->empty(); }, &done_));
-      c = std::move(done_.front());
-      done_.pop_front();
-    }
+    Completion c = done_.Take();
     --in_flight_;
     Handle(std::move(c));
   }
@@ -189,8 +182,7 @@ LaunchResult ReadOperation::Launch(size_t i) {
     ++in_flight_;
     dp_.endpoint->Call(*peer, encoded, dp_.call_timeout,
                        [this, i](absl::StatusOr<std::string> result) {
-                         absl::MutexLock lock(&mu_);
-                         done_.push_back(Completion{i, std::move(result)});
+                         done_.Post(Completion{i, std::move(result)});
                        });
     return LaunchResult::kLaunched;
   }

@@ -129,13 +129,8 @@ void StripedFileWriter::EndPiece() {
 void StripedFileWriter::Pump() {
   // Completions that already arrived free stripes without blocking.
   while (true) {
-    std::optional<Completion> c;
-    {
-      absl::MutexLock lock(&mu_);
-      if (done_.empty()) break;
-      c = std::move(done_.front());
-      done_.pop_front();
-    }
+    std::optional<Completion> c = done_.TryTake();
+    if (!c) break;
     --in_flight_;
     Handle(std::move(*c));
   }
@@ -189,8 +184,7 @@ void StripedFileWriter::Send(size_t s) {
   ++in_flight_;
   dp_.endpoint->Call(*peer, encoded, dp_.call_timeout,
                      [this, s, k](absl::StatusOr<std::string> result) {
-                       absl::MutexLock lock(&mu_);
-                       done_.push_back(Completion{s, k, std::move(result)});
+                       done_.Post(Completion{s, k, std::move(result)});
                      });
 }
 
@@ -243,14 +237,7 @@ absl::StatusOr<v1::ChunkAllocation> StripedFileWriter::NextAllocation() {
 }
 
 void StripedFileWriter::WaitOne() {
-  Completion c;
-  {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(
-        +[](std::deque<Completion>* d) { return !d->empty(); }, &done_));
-    c = std::move(done_.front());
-    done_.pop_front();
-  }
+  Completion c = done_.Take();
   --in_flight_;
   Handle(std::move(c));
 }

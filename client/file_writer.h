@@ -48,6 +48,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "client/client.h"
+#include "client/completion_mailbox.h"
 #include "client/data_plane.h"
 
 namespace medfs::client {
@@ -121,8 +122,7 @@ class StripedFileWriter : public FileWriter {
   FileContent content_;
   bool finished_ = false;
 
-  absl::Mutex mu_;
-  std::deque<Completion> done_ ABSL_GUARDED_BY(mu_);
+  CompletionMailbox<Completion> done_;
 };
 
 }  // namespace medfs::client

@@ -46,13 +46,12 @@ __device__ inline float Weight(const Axis& a, int i, int k) {
   return k == x0 ? 1.f - f : f;
 }
 
-template <typename T, typename O>
-__global__ void TransformKernel(const T* src, int rows, int cols, float a, float b,
-                                Axis ax, Axis ay, int out_h, int out_w, int channels,
-                                float3 mean, float3 inv_std, bool to_uint8, O* out) {
-  int x = blockIdx.x * blockDim.x + threadIdx.x;
-  int y = blockIdx.y * blockDim.y + threadIdx.y;
-  if (x >= out_w || y >= out_h) return;
+// The resampled value of output pixel (x, y): the weighted sum over the
+// input pixels it covers of value_at(row, column) (bilinear upscaling, area
+// downscaling, as the CPU transform).
+template <typename ValueAt>
+__device__ inline float Resample(const Axis& ax, const Axis& ay, int x, int y,
+                                 ValueAt value_at) {
   int x0, x1, y0, y1;
   Range(ax, x, &x0, &x1);
   Range(ay, y, &y0, &y1);
@@ -61,12 +60,22 @@ __global__ void TransformKernel(const T* src, int rows, int cols, float a, float
     float wy = Weight(ay, y, r);
     if (wy == 0.f) continue;
     float row = 0.f;
-    for (int c = x0; c <= x1; ++c) {
-      float v = fminf(fmaxf(a * (float)src[r * cols + c] + b, 0.f), 1.f);
-      row += Weight(ax, x, c) * v;
-    }
+    for (int c = x0; c <= x1; ++c) row += Weight(ax, x, c) * value_at(r, c);
     acc += wy * row;
   }
+  return acc;
+}
+
+template <typename T, typename O>
+__global__ void TransformKernel(const T* src, int rows, int cols, float a, float b,
+                                Axis ax, Axis ay, int out_h, int out_w, int channels,
+                                float3 mean, float3 inv_std, bool to_uint8, O* out) {
+  int x = blockIdx.x * blockDim.x + threadIdx.x;
+  int y = blockIdx.y * blockDim.y + threadIdx.y;
+  if (x >= out_w || y >= out_h) return;
+  const float acc = Resample(ax, ay, x, y, [&](int r, int c) {
+    return fminf(fmaxf(a * (float)src[r * cols + c] + b, 0.f), 1.f);
+  });
   float m[3] = {mean.x, mean.y, mean.z}, s[3] = {inv_std.x, inv_std.y, inv_std.z};
   size_t plane = (size_t)out_h * out_w, at = (size_t)y * out_w + x;
   for (int ch = 0; ch < channels; ++ch) {
@@ -119,18 +128,8 @@ template <typename T>
 __device__ float RawPixel(const unsigned char* base, const RawFrame& f, int x, int y,
                           int out_h, int out_w, int ch) {
   Axis ax{(float)f.columns / out_w, (int)f.columns}, ay{(float)f.rows / out_h, (int)f.rows};
-  int x0, x1, y0, y1;
-  Range(ax, x, &x0, &x1);
-  Range(ay, y, &y0, &y1);
-  float acc = 0.f;
-  for (int r = y0; r <= y1; ++r) {
-    float wy = Weight(ay, y, r);
-    if (wy == 0.f) continue;
-    float row = 0.f;
-    for (int c = x0; c <= x1; ++c) row += Weight(ax, x, c) * RawValue<T>(base, f, r, c, ch);
-    acc += wy * row;
-  }
-  return acc;
+  return Resample(ax, ay, x, y,
+                  [&](int r, int c) { return RawValue<T>(base, f, r, c, ch); });
 }
 
 __device__ float RawPixelAnyType(const unsigned char* base, const RawFrame& f, int x, int y,
