@@ -116,6 +116,10 @@ std::string TestCluster::BinaryPath(const std::string& name) {
   return absl::StrCat(dir ? dir : ".", "/", name);
 }
 
+std::string TestCluster::CliCommand() const {
+  return absl::StrCat(BinaryPath("medfs"), " --meta=", meta_address_);
+}
+
 absl::StatusOr<std::unique_ptr<TestCluster>> TestCluster::Start(
     const TestClusterOptions& options) {
   auto cluster = std::unique_ptr<TestCluster>(new TestCluster(options));

@@ -96,6 +96,9 @@ class TestCluster {
 
   // Path of a binary in $MEDFS_BIN_DIR.
   static std::string BinaryPath(const std::string& name);
+  // "<bin>/medfs --meta=<this meta>": the CLI's command line, to append
+  // a command and its arguments to.
+  std::string CliCommand() const;
 
  private:
   explicit TestCluster(TestClusterOptions options) : options_(std::move(options)) {}

@@ -128,8 +128,7 @@ TEST_F(LoaderClusterTest, IngestedDatasetIsReadThroughTheDicomIndex) {
     t.fill = static_cast<int16_t>(k * 100);
     loader::testing::WriteInstance((dir / absl::StrCat("i", k, ".dcm")).string(), t);
   }
-  std::string cmd = absl::StrCat(TestCluster::BinaryPath("medfs"), " --meta=", cluster_->meta_address(),
-                                 " ingest --dataset=indexed ", dir.string(), " > ",
+  std::string cmd = absl::StrCat(cluster_->CliCommand(), " ingest --dataset=indexed ", dir.string(), " > ",
                                  cluster_->root(), "/logs/ingest.log 2>&1");
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   ClusterSourceOptions c;

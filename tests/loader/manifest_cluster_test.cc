@@ -53,8 +53,7 @@ class ManifestClusterTest : public ::testing::Test {
       loader::testing::WriteInstance((dir / absl::StrCat("i", k, ".dcm")).string(), t);
       uids.insert(t.sop_uid);
     }
-    std::string cmd = absl::StrCat(TestCluster::BinaryPath("medfs"), " --meta=",
-                                   cluster_->meta_address(), " ingest --dataset=", dataset, " ",
+    std::string cmd = absl::StrCat(cluster_->CliCommand(), " ingest --dataset=", dataset, " ",
                                    dir.string(), " >> ", cluster_->root(), "/logs/ingest.log 2>&1");
     EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
     return uids;

@@ -31,17 +31,14 @@ using testing::WriteFile;
 class IngestClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    medfs::testing::TestClusterOptions options;
-    options.chunkservers = 3;
-    options.replication = 2;
-    auto cluster = medfs::testing::TestCluster::Start(options);
+    auto cluster =
+        medfs::testing::TestCluster::Start({.chunkservers = 3, .replication = 2});
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
   }
 
   std::string Medfs(const std::string& args) {
-    return absl::StrCat(medfs::testing::TestCluster::BinaryPath("medfs"),
-                        " --meta=", cluster_->meta_address(), " ", args);
+    return absl::StrCat(cluster_->CliCommand(), " ", args);
   }
   int Run(const std::string& args, std::string* out = nullptr) {
     return Shell(Medfs(args) + " 2>&1", out);

@@ -24,18 +24,14 @@ using testing::WriteFile;
 class ManifestCommandsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    medfs::testing::TestClusterOptions options;
-    options.chunkservers = 2;
-    options.replication = 1;
-    auto cluster = medfs::testing::TestCluster::Start(options);
+    auto cluster =
+        medfs::testing::TestCluster::Start({.chunkservers = 2, .replication = 1});
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
   }
 
   int Run(const std::string& args, std::string* out = nullptr) {
-    return Shell(absl::StrCat(medfs::testing::TestCluster::BinaryPath("medfs"),
-                              " --meta=", cluster_->meta_address(), " ", args, " 2>&1"),
-                 out);
+    return Shell(absl::StrCat(cluster_->CliCommand(), " ", args, " 2>&1"), out);
   }
 
   // Writes a series of `slices` of `modality` under dir and ingests it.
