@@ -171,9 +171,11 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   void PostSend(SendOp* op);
   void FinishSend(SendOp* op, const absl::Status& status);
   void CompleteCall(uint32_t call_id, absl::StatusOr<std::string> result);
-  // Validates, records and posts `op`; the error is annotated with `what`.
+  // Validates, records and posts `op` (errors without the RMA's name).
   absl::Status StartRma(const std::shared_ptr<RmaOp>& op,
-                        const MemoryRegion& local, const std::string& what);
+                        const MemoryRegion& local);
+  // "RMA write of N bytes with <peer>", for errors.
+  std::string RmaWhat(RmaKind kind, size_t length, PeerId peer) const;
   void PostRma(RmaOp* op);
   void FinishRma(RmaOp* op, const absl::Status& status);
   uint32_t NextCallId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

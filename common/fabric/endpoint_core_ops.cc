@@ -68,7 +68,8 @@ class IncomingRequestImpl final : public IncomingRequest {
                            size_t length, const RemoteBuffer& remote,
                            absl::AnyInvocable<void(absl::Status)> done) override {
     if (absl::Status s = CheckNotReplied(); !s.ok()) return done(std::move(s));
-    // `done` owns this request: mark it answered before handing over.
+    // Answered once the write succeeded; marked before `done` runs, since
+    // `done` may destroy this request.
     core_->RmaAsync(RmaKind::kWriteData, peer_, local, const_cast<void*>(data),
                     length, remote, call_id_,
                     [this, done = std::move(done)](absl::Status status) mutable {
@@ -277,45 +278,50 @@ std::shared_ptr<RmaOp> NewRmaOp(RmaKind kind, PeerId peer,
 }  // namespace
 
 absl::Status EndpointCore::StartRma(const std::shared_ptr<RmaOp>& op,
-                                    const MemoryRegion& local,
-                                    const std::string& what) {
+                                    const MemoryRegion& local) {
   const auto* start = static_cast<const char*>(local.data());
   const auto* p = static_cast<const char*>(op->buffer);
   if (op->length == 0 || op->length > op->remote.length || p < start ||
       p + op->length > start + local.size() || op->length > max_rma_bytes_) {
     return absl::InvalidArgumentError(absl::StrCat(
-        what, ": outside the local region (", local.size(),
+        "outside the local region (", local.size(),
         " bytes) or the remote buffer (", op->remote.length,
         " bytes), or over ", max_rma_bytes_, " bytes"));
   }
   {
     absl::MutexLock lock(&mu_);
-    if (shut_down_) {
-      return absl::CancelledError(absl::StrCat(what, ": endpoint shutting down"));
-    }
+    if (shut_down_) return absl::CancelledError("endpoint shutting down");
     rma_in_flight_[op.get()] = op;
   }
   PostRma(op.get());
   return absl::OkStatus();
 }
 
+std::string EndpointCore::RmaWhat(RmaKind kind, size_t length,
+                                  PeerId peer) const {
+  return absl::StrCat(RmaName(kind), " of ", length, " bytes with ",
+                      PeerName(peer));
+}
+
 absl::Status EndpointCore::Rma(RmaKind kind, PeerId peer,
                                const MemoryRegion& local, void* buffer,
                                size_t length, const RemoteBuffer& remote,
                                uint32_t data) {
-  const std::string what = absl::StrCat(RmaName(kind), " of ", length,
-                                        " bytes with ", PeerName(peer));
   if (OnProgressThread()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        what, ": would block the progress thread; hand the request to a pool"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(RmaWhat(kind, length, peer),
+                     ": would block the progress thread; hand the request to a pool"));
   }
   auto op = NewRmaOp(kind, peer, local, buffer, length, remote, data);
-  RETURN_IF_ERROR(StartRma(op, local, what));
-  if (!op->done.WaitForNotificationWithTimeout(options_.rma_timeout)) {
-    return absl::UnavailableError(absl::StrCat(
-        what, ": timed out after ", absl::FormatDuration(options_.rma_timeout)));
+  if (absl::Status started = StartRma(op, local); !started.ok()) {
+    return Annotate(started, RmaWhat(kind, length, peer));
   }
-  return Annotate(op->status, what);
+  if (!op->done.WaitForNotificationWithTimeout(options_.rma_timeout)) {
+    return absl::UnavailableError(
+        absl::StrCat(RmaWhat(kind, length, peer), ": timed out after ",
+                     absl::FormatDuration(options_.rma_timeout)));
+  }
+  return Annotate(op->status, RmaWhat(kind, length, peer));
 }
 
 void EndpointCore::RmaAsync(RmaKind kind, PeerId peer,
@@ -324,12 +330,13 @@ void EndpointCore::RmaAsync(RmaKind kind, PeerId peer,
                             uint32_t data,
                             absl::AnyInvocable<void(absl::Status)> on_done) {
   auto op = NewRmaOp(kind, peer, local, buffer, length, remote, data);
-  std::string what = absl::StrCat(RmaName(kind), " of ", length,
-                                  " bytes with ", PeerName(peer));
-  op->on_done = [what, done = std::move(on_done)](absl::Status status) mutable {
-    done(Annotate(status, what));
+  // The description is built only for an error (no allocation per RMA).
+  op->on_done = [this, kind, length, peer,
+                 done = std::move(on_done)](absl::Status status) mutable {
+    if (!status.ok()) status = Annotate(status, RmaWhat(kind, length, peer));
+    done(std::move(status));
   };
-  absl::Status started = StartRma(op, local, what);
+  absl::Status started = StartRma(op, local);
   if (!started.ok()) op->on_done(std::move(started));
 }
 
