@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/client.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "loader/pipeline/cluster_source.h"
 #include "loader/pipeline/open.h"
@@ -95,6 +96,17 @@ TEST_F(LoaderClusterTest, EpochReadsEveryInstanceFromTheChunkservers) {
   auto stats = (*l)->Stats();
   EXPECT_EQ(stats.bytes_read, uint64_t{kSlices} * 64 * 64 * 2);  // pixels only
   EXPECT_EQ(stats.failures, 0u);
+}
+
+TEST_F(LoaderClusterTest, FabricProviderComesFromTheOptions) {
+  // (medfs.DataLoader's provider= and $MEDFS_FABRIC_PROVIDER land here.)
+  OpenOptions o = Options();
+  o.fabric_provider = "no-such-provider";
+  auto l = OpenLoader(o);
+  absl::Status failure = l.status();
+  if (l.ok()) failure = (*l)->Next().status();
+  ASSERT_FALSE(failure.ok()) << "a loader on an unknown provider read a batch";
+  EXPECT_THAT(std::string(failure.message()), ::testing::HasSubstr("no-such-provider"));
 }
 
 TEST_F(LoaderClusterTest, ChunkserverKilledMidEpochDoesNotFailTheEpoch) {
