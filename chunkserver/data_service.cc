@@ -19,7 +19,9 @@ using dataplane::Reply;
 struct DataService::Gate {
   absl::Mutex mu;  // Lock order: before DataService::mu_.
   DataService* service ABSL_GUARDED_BY(mu) = nullptr;
-  int forwards_in_flight ABSL_GUARDED_BY(mu) = 0;
+  // Completions still to run that use the service (forwards of writes,
+  // async read replies); Stop() waits for them.
+  int callbacks_in_flight ABSL_GUARDED_BY(mu) = 0;
 };
 
 // One WRITE in progress: the local part and the downstream part run in
@@ -131,7 +133,7 @@ void DataService::Stop() {
   workers_.clear();
   absl::MutexLock lock(&gate_->mu);
   gate_->mu.Await(absl::Condition(
-      +[](int* n) { return *n == 0; }, &gate_->forwards_in_flight));
+      +[](int* n) { return *n == 0; }, &gate_->callbacks_in_flight));
 }
 
 DataServiceStats DataService::stats() {
@@ -244,22 +246,32 @@ void DataService::ServeRead(std::unique_ptr<fabric::IncomingRequest> request,
       read.chunk_id, read.offset, read.length, buffer->data(), buffer->size());
   if (!data.ok()) return SendStatus(*request, Op::kRead, data.status());
   // The worker does not wait for the transfer: the buffer and the request
-  // go with the completion, which runs on the progress thread.
+  // go with the completion, which runs on the progress thread. Stop()
+  // waits for it (it uses this service and returns the buffer to the pool).
+  {
+    absl::MutexLock lock(&gate_->mu);
+    ++gate_->callbacks_in_flight;
+  }
   fabric::IncomingRequest& answered = *request;
   const fabric::MemoryRegion& region = buffer->region();
   answered.ReplyWithWriteAsync(
       region, data.value(), read.length, read.destination,
-      [this, request = std::move(request), buffer = *std::move(buffer),
-       chunk_id = read.chunk_id, length = read.length](absl::Status written) {
+      [this, gate = gate_, request = std::move(request),
+       buffer = *std::move(buffer), chunk_id = read.chunk_id,
+       length = read.length](absl::Status written) mutable {
         if (written.ok()) {
           counters_.read_bytes += length;
-          return;
+        } else {
+          counters_.errors++;
+          MEDFS_LOG(WARNING) << "reading chunk " << chunk_id << " for peer "
+                             << request->peer() << ": " << written.message();
+          // Still unanswered: the caller gets the cause, not a timeout.
+          SendStatus(*request, Op::kRead, written);
         }
-        counters_.errors++;
-        MEDFS_LOG(WARNING) << "reading chunk " << chunk_id << " for peer "
-                           << request->peer() << ": " << written.message();
-        // Still unanswered: the caller gets the cause instead of a timeout.
-        SendStatus(*request, Op::kRead, written);
+        buffer.Release();
+        request.reset();
+        absl::MutexLock lock(&gate->mu);  // `this` may be gone after this
+        --gate->callbacks_in_flight;
       });
 }
 
@@ -357,7 +369,7 @@ void DataService::Forward(const std::shared_ptr<WriteOp>& op) {
   downstream.EncodeTo(&encoded);
   {
     absl::MutexLock lock(&gate_->mu);
-    ++gate_->forwards_in_flight;
+    ++gate_->callbacks_in_flight;
   }
   endpoint_->Call(
       *peer, encoded, options_.forward_timeout,
@@ -374,7 +386,7 @@ void DataService::Forward(const std::shared_ptr<WriteOp>& op) {
         }
         PartDone(op);
         absl::MutexLock lock(&gate->mu);  // `this` may be gone after this
-        --gate->forwards_in_flight;
+        --gate->callbacks_in_flight;
       });
 }
 

@@ -321,6 +321,7 @@ absl::Status EndpointCore::Rma(RmaKind kind, PeerId peer,
         absl::StrCat(RmaWhat(kind, length, peer), ": timed out after ",
                      absl::FormatDuration(options_.rma_timeout)));
   }
+  if (op->status.ok()) return absl::OkStatus();
   return Annotate(op->status, RmaWhat(kind, length, peer));
 }
 
