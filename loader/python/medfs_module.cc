@@ -494,9 +494,9 @@ Iterating yields (images, info): images [B, C, H, W] (slice) or
 rank/world_size default to $RANK/$WORLD_SIZE; the CUDA device to
 $LOCAL_RANK.
 provider: libfabric provider of the loader's endpoint: 'tcp;ofi_rxm'
-(default), 'efa' (AWS), 'shm' (chunkservers on this node only); None
-reads $MEDFS_FABRIC_PROVIDER, then the default. It must be the one the
-chunkservers serve.)doc")
+(default) or 'efa' (AWS); None reads $MEDFS_FABRIC_PROVIDER, then the
+default. It must be the one the chunkservers serve ('shm' is not safe for
+chunkservers with libfabric 1.17: common/fabric/README.md).)doc")
       .def(py::init<std::optional<std::string>, std::string, std::string, uint32_t,
                     std::pair<uint32_t, uint32_t>,
                     std::optional<std::pair<double, double>>, std::string, uint32_t,
