@@ -94,8 +94,8 @@ class MutationBatch {
   std::atomic<int> remaining_;
 };
 
-// Runs `items` through `start(item, done)` (a store ...Async call) as one
-// batch RPC.
+// Runs `items` through `start(items, done_of)` (a store ...FilesAsync
+// call) as one batch RPC.
 template <typename Item, typename Start>
 Reactor* RunMutationBatch(grpc::CallbackServerContext* ctx, const char* method,
                           const google::protobuf::RepeatedPtrField<Item>& items,
@@ -108,9 +108,8 @@ Reactor* RunMutationBatch(grpc::CallbackServerContext* ctx, const char* method,
   }
   // The last item's callback may finish the RPC (and free the request)
   // inside start(), so nothing of the request is read after it.
-  const int n = items.size();
-  auto* batch = new MutationBatch(reactor, reply, n);
-  for (int i = 0; i < n; ++i) start(items[i], batch->ItemDone(i));
+  auto* batch = new MutationBatch(reactor, reply, items.size());
+  start(items, [batch](int i) { return batch->ItemDone(i); });
   return reactor;
 }
 
@@ -342,8 +341,8 @@ Reactor* MetaServiceImpl::CreateFileBatch(
     v1::InodeBatchReply* reply) {
   return RunMutationBatch(
       ctx, "CreateFileBatch", request->items(), reply,
-      [this](const v1::CreateFileRequest& item, MetaStore::Callback<v1::Inode> done) {
-        store_->CreateFileAsync(item, std::move(done));
+      [this](const auto& items, auto done_of) {
+        store_->CreateFilesAsync(items, done_of);
       });
 }
 
@@ -352,8 +351,8 @@ Reactor* MetaServiceImpl::CommitFileBatch(
     v1::InodeBatchReply* reply) {
   return RunMutationBatch(
       ctx, "CommitFileBatch", request->items(), reply,
-      [this](const v1::CommitFileRequest& item, MetaStore::Callback<v1::Inode> done) {
-        store_->CommitFileAsync(item, std::move(done));
+      [this](const auto& items, auto done_of) {
+        store_->CommitFilesAsync(items, done_of);
       });
 }
 

@@ -34,29 +34,42 @@ absl::Status CommitPipeline::Run(Logic logic) {
 }
 
 void CommitPipeline::RunAsync(Logic logic, Done done) {
-  absl::Status status;
-  {
-    absl::MutexLock lock(&mu_);
-    Txn txn(&overlay_, kv_, now_ns_());
-    status = logic(txn);
-    if (status.ok()) {
-      for (auto& action : txn.on_success()) action();
-    }
-    if (status.ok() && txn.has_writes()) {
-      for (auto& [key, value] : txn.writes()) {
-        overlay_.queued.insert_or_assign(key, std::move(value));
-      }
-      queue_.push_back(Waiter{absl::OkStatus(), /*has_writes=*/true,
-                              std::move(txn.on_durable()), std::move(done)});
-      return;
-    }
-    if (!overlay_.empty()) {
-      // What the logic saw may not be durable yet: answer after it is.
-      queue_.push_back(Waiter{std::move(status), false, {}, std::move(done)});
-      return;
-    }
+  CommitBatch batch(this);
+  batch.RunAsync(logic, std::move(done));
+}
+
+CommitBatch::CommitBatch(CommitPipeline* pipeline)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS : pipeline_(pipeline) {
+  pipeline_->mu_.Lock();
+}
+
+CommitBatch::~CommitBatch() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  pipeline_->mu_.Unlock();
+  for (auto& [done, status] : answer_now_) done(std::move(status));
+}
+
+void CommitBatch::RunAsync(CommitPipeline::Logic logic, CommitPipeline::Done done)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {  // mu_ is held by this CommitBatch
+  CommitPipeline& p = *pipeline_;
+  Txn txn(&p.overlay_, p.kv_, p.now_ns_());
+  absl::Status status = logic(txn);
+  if (status.ok()) {
+    for (auto& action : txn.on_success()) action();
   }
-  done(std::move(status));
+  if (status.ok() && txn.has_writes()) {
+    for (auto& [key, value] : txn.writes()) {
+      p.overlay_.queued.insert_or_assign(key, std::move(value));
+    }
+    p.queue_.push_back(CommitPipeline::Waiter{absl::OkStatus(), /*has_writes=*/true,
+                              std::move(txn.on_durable()), std::move(done)});
+    return;
+  }
+  if (!p.overlay_.empty()) {
+    // What the logic saw may not be durable yet: answer after it is.
+    p.queue_.push_back(CommitPipeline::Waiter{std::move(status), false, {}, std::move(done)});
+    return;
+  }
+  answer_now_.emplace_back(std::move(done), std::move(status));
 }
 
 namespace {
@@ -110,10 +123,18 @@ void CommitPipeline::CommitterLoop() {
     bool wrote = !writes.empty();
     absl::Time write_start = absl::Now();
     if (wrote) WriteGroup(writes);
-    WriteSet durable;
+    WriteSet dropped;
     {
       absl::MutexLock lock(&mu_);
-      durable.swap(overlay_.writing);
+      if (overlay_.durable_bytes > Overlay::kMaxDurableBytes) {
+        dropped.swap(overlay_.durable);  // freed below, outside the mutex
+        overlay_.durable_bytes = 0;
+      }
+      for (auto& [key, value] : overlay_.writing) {
+        overlay_.durable_bytes += key.size() + (value ? value->size() : 0);
+        overlay_.durable.insert_or_assign(key, std::move(value));
+      }
+      overlay_.writing.clear();
       expected = group.size() + queue_.size();
     }
     if (wrote) {
@@ -131,8 +152,18 @@ void CommitPipeline::CommitterLoop() {
 }
 
 void CommitPipeline::WriteGroup(const WriteSet& writes) {
+  // In key order (column family, then key): consecutive inserts into the
+  // memtable then land next to each other, which its insert hints exploit
+  // (kv_store.cc).
+  using Entry = WriteSet::value_type;
+  std::vector<const Entry*> ordered;
+  ordered.reserve(writes.size());
+  for (const Entry& entry : writes) ordered.push_back(&entry);
+  std::sort(ordered.begin(), ordered.end(),
+            [](const Entry* a, const Entry* b) { return a->first < b->first; });
   rocksdb::WriteBatch batch;
-  for (const auto& [full_key, value] : writes) {
+  for (const Entry* entry : ordered) {
+    const auto& [full_key, value] = *entry;
     auto* cf = kv_->handle(static_cast<Cf>(full_key[0]));
     rocksdb::Slice key(full_key.data() + 1, full_key.size() - 1);
     rocksdb::Status s = value ? batch.Put(cf, key, *value) : batch.Delete(cf, key);

@@ -7,9 +7,11 @@
 // them into the overlay, appends the mutation to the commit queue, releases
 // the mutex and waits. One committer thread takes everything queued, writes
 // it as ONE rocksdb::WriteBatch with sync = true (so many mutations share
-// one fsync), then wakes the group's waiters in queue order and drops the
-// now-durable overlay layer. The caller is answered only after its writes
-// are durable.
+// one fsync), moves the now-durable overlay layer into the overlay's
+// bounded cache of durable values (txn.h), then wakes the group's waiters
+// in queue order. The caller is answered only after its writes are
+// durable. A batch RPC's mutations run under one hold of the mutex
+// (CommitBatch, below).
 //
 // A mutation that fails (or changes nothing) while earlier mutations are
 // still pending waits for them too: every answer, error or not, reflects
@@ -26,6 +28,7 @@
 #include <cstdint>
 #include <functional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -61,6 +64,7 @@ class CommitPipeline {
   // once the outcome is final (or on this thread when nothing is pending).
   void RunAsync(Logic logic, Done done);
 
+
   // Groups written (each one synced RocksDB write) and mutations with
   // writes committed so far.
   uint64_t write_groups() const {
@@ -80,6 +84,7 @@ class CommitPipeline {
   };
 
  private:
+  friend class CommitBatch;
 
   void CommitterLoop();
   // Writes one group; aborts the process when the write fails.
@@ -98,6 +103,28 @@ class CommitPipeline {
   std::atomic<uint64_t> write_groups_{0};
   std::atomic<uint64_t> committed_mutations_{0};
   std::thread committer_;
+};
+
+// Several mutations run back to back under ONE hold of the mutation
+// mutex (a batch RPC's items): one lock hand-off and one committer
+// wake-up for all of them instead of one per mutation. Each keeps its own
+// outcome and `done`, exactly as with RunAsync; the `done`s that are
+// final at once run when the CommitBatch ends, after the mutex is released.
+// Keep a CommitBatch short-lived: while it exists no other mutation runs.
+class CommitBatch {
+ public:
+  explicit CommitBatch(CommitPipeline* pipeline);
+  ~CommitBatch();
+  CommitBatch(const CommitBatch&) = delete;
+  CommitBatch& operator=(const CommitBatch&) = delete;
+
+  // As CommitPipeline::RunAsync.
+  void RunAsync(CommitPipeline::Logic logic, CommitPipeline::Done done);
+
+ private:
+  CommitPipeline* const pipeline_;
+  // Outcomes final at once, answered after the mutex is released.
+  std::vector<std::pair<CommitPipeline::Done, absl::Status>> answer_now_;
 };
 
 }  // namespace medfs::meta

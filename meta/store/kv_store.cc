@@ -3,6 +3,7 @@
 #include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/options.h"
+#include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
 
 namespace medfs::meta {
@@ -30,6 +31,27 @@ rocksdb::ColumnFamilyOptions MakeCfOptions(
   cf.level_compaction_dynamic_level_bytes = true;
   cf.compression = rocksdb::kNoCompression;
   return cf;
+}
+
+// Memtable insert hints (the committer inserts each group's keys in key
+// order, commit_pipeline.cc): RocksDB keeps, per prefix, where the last key
+// with that prefix went and starts the next insert there instead of from
+// the skiplist's top. Ids are allocated in increasing order, so new inodes
+// and chunks land next to the previous ones (one hint for the whole
+// family); a directory's new entries land near its last one (a hint per
+// parent id).
+std::shared_ptr<const rocksdb::SliceTransform> InsertHintPrefix(Cf cf) {
+  switch (cf) {
+    case Cf::kInodes:
+    case Cf::kChunks:
+      return std::shared_ptr<const rocksdb::SliceTransform>(
+          rocksdb::NewFixedPrefixTransform(0));
+    case Cf::kDentries:
+      return std::shared_ptr<const rocksdb::SliceTransform>(
+          rocksdb::NewFixedPrefixTransform(8));
+    default:
+      return nullptr;
+  }
 }
 
 }  // namespace
@@ -68,7 +90,12 @@ absl::StatusOr<std::unique_ptr<KvStore>> KvStore::Open(
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   rocksdb::ColumnFamilyOptions cf_options = MakeCfOptions(cache);
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
-  for (const char* name : kCfNames) descriptors.emplace_back(name, cf_options);
+  for (int i = 0; i < kCfCount; ++i) {
+    rocksdb::ColumnFamilyOptions family = cf_options;
+    family.memtable_insert_with_hint_prefix_extractor =
+        InsertHintPrefix(static_cast<Cf>(i));
+    descriptors.emplace_back(kCfNames[i], family);
+  }
 
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;

@@ -52,6 +52,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -65,6 +66,7 @@ namespace medfs::meta {
 
 namespace v1 = ::medfs::v1;
 
+class CommitBatch;
 class CommitPipeline;
 class IdAllocator;
 class KvStore;
@@ -219,6 +221,18 @@ class MetaStore {
   void RegisterServerAsync(const v1::ServerRecord& server,
                            Callback<v1::RegisterServerReply> done);
 
+  // The batch RPCs' forms: item i runs as CreateFileAsync (CommitFileAsync)
+  // with its own outcome, answered through `done_of(i)`. The items run back
+  // to back under one hold of the mutation mutex (one hand-off and one
+  // committer wake-up for the batch, not one per item), in order, so a
+  // later item sees an earlier one's writes.
+  template <typename Request>
+  using Requests = google::protobuf::RepeatedPtrField<Request>;
+  void CreateFilesAsync(const Requests<v1::CreateFileRequest>& requests,
+                        absl::FunctionRef<Callback<v1::Inode>(int)> done_of);
+  void CommitFilesAsync(const Requests<v1::CommitFileRequest>& requests,
+                        absl::FunctionRef<Callback<v1::Inode>(int)> done_of);
+
   // --------------------------------------------------------------- chunks
 
   // `count` (1..1024) new chunk ids, each with `replication` (0: default)
@@ -276,10 +290,11 @@ class MetaStore {
     return NowNs() + absl::ToInt64Nanoseconds(options_.garbage_grace);
   }
 
-  // Runs `logic(txn, &result)` in the pipeline; `done` gets the result
-  // once durable (mutate.h).
+  // Runs `logic(txn, &result)` in the pipeline (in `batch` when given);
+  // `done` gets the result once durable (mutate.h).
   template <typename T, typename Logic>
-  void Mutate(Logic logic, Callback<T> done);
+  void Mutate(Logic logic, Callback<T> done,
+              CommitBatch* batch = nullptr);
 
   // Mutation logic, run under the mutation mutex (see ops/*.cc).
   absl::Status MkDirLogic(Txn& txn, const v1::MkDirRequest& request,

@@ -11,19 +11,24 @@
 namespace medfs::meta {
 
 template <typename T, typename Logic>
-void MetaStore::Mutate(Logic logic, Callback<T> done) {
+void MetaStore::Mutate(Logic logic, Callback<T> done,
+                       CommitBatch* batch) {
   auto result = std::make_unique<T>();
   T* out = result.get();
-  pipeline_->RunAsync(
-      [&](Txn& txn) { return logic(txn, out); },
-      [result = std::move(result), done = std::move(done)](
-          absl::Status status) mutable {
-        if (!status.ok()) {
-          done(std::move(status));
-          return;
-        }
-        done(std::move(*result));
-      });
+  auto run_logic = [&](Txn& txn) { return logic(txn, out); };
+  auto answer = [result = std::move(result), done = std::move(done)](
+                    absl::Status status) mutable {
+    if (!status.ok()) {
+      done(std::move(status));
+      return;
+    }
+    done(std::move(*result));
+  };
+  if (batch != nullptr) {
+    batch->RunAsync(run_logic, std::move(answer));
+  } else {
+    pipeline_->RunAsync(run_logic, std::move(answer));
+  }
 }
 
 }  // namespace medfs::meta

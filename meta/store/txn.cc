@@ -29,6 +29,7 @@ std::string WriteSetKey(Cf cf, absl::string_view key) {
 const std::optional<std::string>* Overlay::Find(const std::string& key) const {
   if (auto it = queued.find(key); it != queued.end()) return &it->second;
   if (auto it = writing.find(key); it != writing.end()) return &it->second;
+  if (auto it = durable.find(key); it != durable.end()) return &it->second;
   return nullptr;
 }
 

@@ -29,13 +29,22 @@ using WriteSet = absl::flat_hash_map<std::string, std::optional<std::string>>;
 std::string WriteSetKey(Cf cf, absl::string_view key);
 
 // Writes queued for the committer but not yet durable, in two layers:
-// `queued` (the next group) over `writing` (the group being written now).
+// `queued` (the next group) over `writing` (the group being written now),
+// over `durable`: the writes of the last groups, already in RocksDB, kept
+// as a cache in front of it for the records mutations touch again and
+// again (parent directories, counters). Every write to the families a Txn
+// reads goes through the pipeline, so `durable` never holds a stale value.
 struct Overlay {
   WriteSet queued;
   WriteSet writing;
+  WriteSet durable;
+  size_t durable_bytes = 0;  // keys + values added since it was emptied
+  // Above this the committer starts `durable` afresh.
+  static constexpr size_t kMaxDurableBytes = 8u << 20;
 
+  // Nothing is pending (`durable` holds no news).
   bool empty() const { return queued.empty() && writing.empty(); }
-  // The newest pending value: found (outer true) with nullopt for a delete.
+  // The newest known value: found (outer true) with nullopt for a delete.
   const std::optional<std::string>* Find(const std::string& key) const;
 };
 

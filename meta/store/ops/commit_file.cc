@@ -24,6 +24,20 @@ void MetaStore::CommitFileAsync(const v1::CommitFileRequest& request,
       std::move(done));
 }
 
+void MetaStore::CommitFilesAsync(
+    const Requests<v1::CommitFileRequest>& requests,
+    absl::FunctionRef<Callback<v1::Inode>(int)> done_of) {
+  CommitBatch batch(pipeline_.get());
+  for (int i = 0; i < requests.size(); ++i) {
+    const v1::CommitFileRequest& request = requests[i];
+    Mutate<v1::Inode>(
+        [&](Txn& txn, v1::Inode* out) {
+          return CommitFileLogic(txn, request, out);
+        },
+        done_of(i), &batch);
+  }
+}
+
 absl::Status MetaStore::CommitFileLogic(Txn& txn,
                                         const v1::CommitFileRequest& request,
                                         v1::Inode* out) {

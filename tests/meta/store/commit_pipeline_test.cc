@@ -160,5 +160,84 @@ TEST_F(CommitPipelineTest, ConcurrentMutationsAreExactAndDurable) {
   ::testing::Test::RecordProperty("write_groups", pipeline_->write_groups());
 }
 
+// A CommitBatch runs its mutations in order under one hold of the mutation
+// mutex: later items see earlier ones' writes, each keeps its own outcome,
+// all successful ones share one synced write, and an outcome that is
+// final at once (an error with nothing pending) is answered only when the
+// batch ends, on the batch's thread.
+TEST_F(CommitPipelineTest, BatchRunsItemsInOrderEachWithItsOwnOutcome) {
+  std::vector<absl::Status> outcomes(4, absl::UnknownError("not answered"));
+  std::atomic<int> answered{0};
+  absl::Notification all_answered;
+  auto done = [&](int i) {
+    return [&, i](absl::Status status) {
+      outcomes[i] = status;
+      if (answered.fetch_add(1) + 1 == 4) all_answered.Notify();
+    };
+  };
+  const uint64_t groups_before = pipeline_->write_groups();
+  {
+    CommitBatch batch(pipeline_.get());
+    batch.RunAsync([](Txn&) { return absl::NotFoundError("first fails"); }, done(0));
+    batch.RunAsync([](Txn& txn) { txn.PutCounter("b", 5); return absl::OkStatus(); },
+                   done(1));
+    batch.RunAsync(
+        [](Txn& txn) -> absl::Status {
+          absl::StatusOr<uint64_t> b = txn.GetCounter("b");
+          if (!b.ok()) return b.status();
+          if (*b != 5) return absl::InternalError("earlier item not visible");
+          txn.PutCounter("c", *b + 1);
+          return absl::OkStatus();
+        },
+        done(2));
+    batch.RunAsync([](Txn&) { return absl::AlreadyExistsError("last fails"); }, done(3));
+    EXPECT_EQ(outcomes[0].code(), absl::StatusCode::kUnknown)
+        << "answered while the batch still holds the mutation mutex";
+  }
+  all_answered.WaitForNotification();
+  EXPECT_EQ(outcomes[0].code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(outcomes[1].ok()) << outcomes[1];
+  EXPECT_TRUE(outcomes[2].ok()) << outcomes[2];
+  EXPECT_EQ(outcomes[3].code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Durable("b"), 5u);
+  EXPECT_EQ(Durable("c"), 6u);
+  EXPECT_EQ(pipeline_->write_groups() - groups_before, 1u);
+}
+
+// Mutations read the last groups' durable writes from the overlay's cache;
+// past its size bound it starts afresh, and nothing read through it is
+// stale or lost: every value read back equals what RocksDB holds.
+TEST_F(CommitPipelineTest, DurableCacheStaysExactAcrossItsBound) {
+  const std::string big(64 << 10, 'v');
+  const size_t rounds = 2 * Overlay::kMaxDurableBytes / big.size() + 8;
+  for (size_t i = 0; i < rounds; ++i) {
+    absl::Status status = pipeline_->Run([&](Txn& txn) -> absl::Status {
+      absl::StatusOr<uint64_t> count = txn.GetCounter("count");
+      if (!count.ok()) return count.status();
+      if (*count != i) {
+        return absl::InternalError(absl::StrCat("read count ", *count, ", expected ", i));
+      }
+      txn.PutCounter("count", i + 1);
+      v1::Inode inode;
+      inode.set_id(100 + i % 4);
+      inode.set_symlink_target(big + std::to_string(i));
+      txn.PutInode(inode);
+      return absl::OkStatus();
+    });
+    ASSERT_TRUE(status.ok()) << status;
+  }
+  EXPECT_EQ(Durable("count"), uint64_t{rounds});
+  for (size_t i = rounds - 4; i < rounds; ++i) {
+    std::string seen;
+    ASSERT_TRUE(pipeline_->Run([&](Txn& txn) -> absl::Status {
+      auto inode = txn.GetInode(100 + i % 4);
+      if (!inode.ok()) return inode.status();
+      if (*inode) seen = (*inode)->symlink_target();
+      return absl::OkStatus();
+    }).ok());
+    EXPECT_EQ(seen, big + std::to_string(i));
+  }
+}
+
 }  // namespace
 }  // namespace medfs::meta
