@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
 #include "common/status.h"
@@ -44,14 +45,25 @@ template <typename Request>
 struct PendingCall {
   const Request* request = nullptr;
   absl::StatusOr<v1::InodeReply> result{absl::UnknownError("not answered")};
-  bool done = false;  // set under the coalescer's mutex once `result` is final
+  // Why `woken` was notified; written before Notify(), read after waking.
+  enum class Role { kWaiting, kAnswered, kSend };
+  Role role = Role::kWaiting;
+  // Notified at most once per call: answered, or chosen to send the queue.
+  absl::Notification woken;
 };
 
 // The waiting room of one call kind (see "Coalescing" in meta_client.h).
-// Callers queue their request; whichever caller finds fewer than
-// max_in_flight sends outstanding takes the queue (up to max_items, oldest
-// first) and sends it through `send` on its own thread, then marks those
-// calls answered. No thread of its own, no timer.
+// Callers queue their request. At most one queued caller at a time is the
+// chosen sender: it takes the queue (up to max_items, oldest first, its own
+// call among them), sends it through `send` on its own thread, then
+// answers those calls. No thread of its own, no timer.
+//
+// Wake-ups. Each call is woken through its own Notification, exactly once:
+// with its answer, or to become the sender. A sender answers its batch by
+// notifying each caller directly, so the callers of one RPC resume in
+// parallel; none waits on the coalescer's mutex for the others (with one
+// mutex and per-caller conditions they would resume one after another,
+// each behind a context switch, a chain as long as the batch).
 //
 // Batch sizing, as in the meta committer (meta/store/commit_pipeline.cc):
 // in a closed loop of N callers the callers answered by one RPC come
@@ -68,6 +80,7 @@ template <typename Request>
 class CallCoalescer {
  public:
   using Call = PendingCall<Request>;
+  using Role = typename Call::Role;
   using Send = std::function<void(const std::vector<Call*>&)>;
 
   CallCoalescer(int max_in_flight, int max_items, absl::Duration max_linger,
@@ -81,17 +94,17 @@ class CallCoalescer {
   absl::StatusOr<v1::InodeReply> Run(const Request& request) {
     Call call;
     call.request = &request;
-    absl::MutexLock lock(&mu_);
+    mu_.Lock();
     queue_.push_back(&call);
-    const Wait wait{this, &call};
-    while (!call.done) {
-      if (wait.CanSend()) {
-        Linger();
-        SendQueued();
-      } else {
-        mu_.Await(absl::Condition(&wait, &Wait::Ready));
-      }
+    Call* sender = ChooseSender();
+    if (sender != &call) {
+      mu_.Unlock();
+      if (sender != nullptr) sender->woken.Notify();
+      call.woken.WaitForNotification();
+      if (call.role == Role::kAnswered) return std::move(call.result);
+      mu_.Lock();  // chosen to send
     }
+    SendAsChosen(&call);  // releases mu_; answers `call` among others
     return std::move(call.result);
   }
 
@@ -102,38 +115,35 @@ class CallCoalescer {
   }
 
  private:
-  struct Wait {
-    CallCoalescer* coalescer;
-    const Call* call;
-    bool CanSend() const ABSL_NO_THREAD_SAFETY_ANALYSIS {  // REQUIRES: mu_
-      return !coalescer->lingering_ &&
-             coalescer->in_flight_ < coalescer->max_in_flight_ &&
-             !coalescer->queue_.empty();
+  // When queued calls may go now and no sender is chosen: chooses the
+  // oldest queued call (to be woken with kSend unless it is the caller's
+  // own) and returns it; else nullptr.
+  Call* ChooseSender() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (sender_chosen_ || queue_.empty() || in_flight_ >= max_in_flight_) {
+      return nullptr;
     }
-    bool Ready() const ABSL_NO_THREAD_SAFETY_ANALYSIS {  // REQUIRES: mu_
-      return call->done || CanSend();
-    }
-    bool Gathered() const ABSL_NO_THREAD_SAFETY_ANALYSIS {  // REQUIRES: mu_
-      return coalescer->queue_.size() >=
-             std::min(coalescer->expected_,
-                      static_cast<size_t>(coalescer->max_items_));
-    }
-  };
+    sender_chosen_ = true;
+    Call* sender = queue_.front();
+    sender->role = Role::kSend;
+    return sender;
+  }
+
+  bool Gathered() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return queue_.size() >= std::min(expected_, static_cast<size_t>(max_items_));
+  }
 
   // Waits (mu_ released) until the expected calls are queued or the linger
-  // time has passed. Other callers do not send meanwhile.
+  // time has passed. Arrivals meanwhile only queue: the sender is chosen.
   void Linger() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const Wait wait{this, nullptr};
-    if (linger_ <= absl::ZeroDuration() || wait.Gathered()) return;
+    if (linger_ <= absl::ZeroDuration() || Gathered()) return;
     if (sends_without_linger_ > 0) {
       --sends_without_linger_;
       return;
     }
-    lingering_ = true;
-    if (!mu_.AwaitWithTimeout(absl::Condition(&wait, &Wait::Gathered), linger_)) {
+    auto gathered = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return Gathered(); };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&gathered), linger_)) {
       sends_without_linger_ = kSendsWithoutLinger;
     }
-    lingering_ = false;
   }
 
   // Calls the next send takes: all queued, at most max_items, and with
@@ -146,24 +156,38 @@ class CallCoalescer {
                      std::max<size_t>(share, 1)});
   }
 
-  // Takes the oldest queued calls, sends them with mu_ released, and marks
-  // them answered.
-  void SendQueued() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // The chosen sender (`own`, the oldest queued call): lingers, takes the
+  // oldest queued calls, sends them with mu_ released, and wakes each of
+  // them with its answer. Releases mu_.
+  void SendAsChosen(Call* own) ABSL_UNLOCK_FUNCTION(mu_) {
+    Linger();
     const size_t n = BatchSize();
     std::vector<Call*> calls(queue_.begin(), queue_.begin() + n);
     queue_.erase(queue_.begin(), queue_.begin() + n);
     ++in_flight_;
     in_flight_calls_ += n;
+    sender_chosen_ = false;
+    Call* next = ChooseSender();  // another send may overlap this one
     mu_.Unlock();
+    if (next != nullptr) next->woken.Notify();
+
     const absl::Time start = absl::Now();
     send_(calls);
     const absl::Duration took = absl::Now() - start;
+
     mu_.Lock();
     --in_flight_;
     in_flight_calls_ -= n;
-    for (Call* call : calls) call->done = true;
     expected_ = calls.size() + queue_.size();
     linger_ = std::min(took, max_linger_);
+    next = ChooseSender();
+    mu_.Unlock();
+    for (Call* call : calls) {
+      if (call == own) continue;
+      call->role = Role::kAnswered;
+      call->woken.Notify();  // `call` may be gone once this returns
+    }
+    if (next != nullptr) next->woken.Notify();
   }
 
   // Constant after construction.
@@ -176,7 +200,8 @@ class CallCoalescer {
   std::deque<Call*> queue_ ABSL_GUARDED_BY(mu_);
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // sends outstanding
   size_t in_flight_calls_ ABSL_GUARDED_BY(mu_) = 0;  // calls in them
-  bool lingering_ ABSL_GUARDED_BY(mu_) = false;  // a sender waits to gather
+  // A queued caller was chosen to send next and has not taken the queue.
+  bool sender_chosen_ ABSL_GUARDED_BY(mu_) = false;
   size_t expected_ ABSL_GUARDED_BY(mu_) = 1;  // calls the next send expects
   // Sends left that go without lingering, after a linger timed out.
   static constexpr int kSendsWithoutLinger = 8;
