@@ -19,6 +19,10 @@ struct ChunkStore::OpenChunk {
   int dir = 0;
   std::unique_ptr<ChunkFile> file;
   ChunkHeader header;
+  // The file mapped into the store's arena, on first ReadMapped().
+  absl::Mutex map_mu;
+  bool map_tried ABSL_GUARDED_BY(map_mu) = false;
+  std::unique_ptr<MappedFile> mapping ABSL_GUARDED_BY(map_mu);
 };
 
 // A chunk being written. Its part file lives in <dir>/tmp.
@@ -478,21 +482,27 @@ absl::Status ChunkStore::VerifyBlocks(const OpenChunk& chunk,
   return absl::OkStatus();
 }
 
+absl::Status ChunkStore::CheckRange(const OpenChunk& chunk, uint64_t offset,
+                                    uint64_t length) {
+  const uint64_t chunk_length = chunk.header.length;
+  if (offset > chunk_length || length > chunk_length - offset) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "reading chunk ", chunk.header.chunk_id, ": range [", offset, ", ",
+        offset + length, ") is past its length ", chunk_length));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<const char*> ChunkStore::Read(uint64_t id, uint64_t offset,
                                              uint64_t length, char* buffer,
                                              size_t buffer_size) {
   ASSIGN_OR_RETURN(std::shared_ptr<OpenChunk> chunk, GetOpenChunk(id));
-  const uint64_t chunk_length = chunk->header.length;
-  if (offset > chunk_length || length > chunk_length - offset) {
-    return absl::OutOfRangeError(
-        absl::StrCat("reading chunk ", id, ": range [", offset, ", ",
-                     offset + length, ") is past its length ", chunk_length));
-  }
+  RETURN_IF_ERROR(CheckRange(*chunk, offset, length));
   if (length == 0) return buffer;
   const uint64_t first_block = offset / kChunkBlockBytes;
   const uint64_t start = first_block * kChunkBlockBytes;
   const uint64_t end =
-      std::min(chunk_length, start + CoveringBytes(offset, length));
+      std::min(chunk->header.length, start + CoveringBytes(offset, length));
   if (buffer_size < end - start) {
     return absl::InvalidArgumentError(
         absl::StrCat("reading chunk ", id, ": buffer of ", buffer_size,
@@ -503,6 +513,44 @@ absl::StatusOr<const char*> ChunkStore::Read(uint64_t id, uint64_t offset,
       absl::StrCat("reading chunk ", id, " on ", dirs_[chunk->dir])));
   RETURN_IF_ERROR(VerifyBlocks(*chunk, first_block, buffer, end - start));
   return buffer + (offset - start);
+}
+
+const MappedFile* ChunkStore::MappingOf(OpenChunk& chunk) {
+  absl::MutexLock lock(&chunk.map_mu);
+  if (!chunk.map_tried) {
+    chunk.map_tried = true;
+    absl::StatusOr<std::unique_ptr<MappedFile>> mapped = chunk.file->MapInto(
+        *options_.mapping_arena, kChunkHeaderBytes + chunk.header.length);
+    if (mapped.ok()) {
+      chunk.mapping = *std::move(mapped);
+    } else if (mapped.status().code() != absl::StatusCode::kUnimplemented &&
+               mapped.status().code() != absl::StatusCode::kResourceExhausted) {
+      MEDFS_LOG(WARNING) << "reading chunk " << chunk.header.chunk_id
+                         << " with copies: " << mapped.status().message();
+    }
+  }
+  return chunk.mapping.get();
+}
+
+absl::StatusOr<std::optional<MappedRead>> ChunkStore::ReadMapped(
+    uint64_t id, uint64_t offset, uint64_t length) {
+  ASSIGN_OR_RETURN(std::shared_ptr<OpenChunk> chunk, GetOpenChunk(id));
+  RETURN_IF_ERROR(CheckRange(*chunk, offset, length));
+  if (options_.mapping_arena == nullptr || length == 0) return std::nullopt;
+  const MappedFile* mapping = MappingOf(*chunk);
+  if (mapping == nullptr) return std::nullopt;
+  const uint64_t first_block = offset / kChunkBlockBytes;
+  const uint64_t start = first_block * kChunkBlockBytes;
+  const uint64_t end =
+      std::min(chunk->header.length, start + CoveringBytes(offset, length));
+  // Touching a page that is not cached would read the disk through the
+  // mapping, where an I/O error is SIGBUS: such ranges go through Read().
+  if (!mapping->Resident(kChunkHeaderBytes + start, end - start)) {
+    return std::nullopt;
+  }
+  const char* blocks = mapping->data() + kChunkHeaderBytes + start;
+  RETURN_IF_ERROR(VerifyBlocks(*chunk, first_block, blocks, end - start));
+  return MappedRead{blocks + (offset - start), length, mapping, std::move(chunk)};
 }
 
 // ----------------------------------------------------------- management

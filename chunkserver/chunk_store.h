@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,7 @@
 #include "absl/time/time.h"
 #include "chunkserver/chunk_format.h"
 #include "chunkserver/file_system.h"
+#include "chunkserver/mapping_arena.h"
 
 namespace medfs::chunkserver {
 
@@ -60,6 +62,27 @@ struct ChunkStoreOptions {
   size_t max_open_chunks = 4096;
   // The OS seam; nullptr: PosixFileSystem(). Not owned.
   ChunkFileSystem* file_system = nullptr;
+  // Where ReadMapped() maps sealed chunk files; nullptr: it never maps and
+  // readers copy with Read(). Not owned; must outlive the store.
+  MappingArena* mapping_arena = nullptr;
+};
+
+// Bytes of a sealed chunk read in place, through its file's mapping.
+// Keeps the mapping (and so `data`) valid while held: hold it until the
+// bytes are sent, then Release() it.
+struct MappedRead {
+  const char* data = nullptr;  // the requested bytes, inside the arena
+  uint64_t length = 0;
+  const MappedFile* mapping = nullptr;
+  std::shared_ptr<const void> keep_alive;
+
+  // Drops the read's pages from this process's page tables (the page cache
+  // keeps them; MappedFile::DropPages) and lets the mapping go.
+  void Release() {
+    if (mapping != nullptr) mapping->DropPages(data - mapping->data(), length);
+    mapping = nullptr;
+    keep_alive.reset();
+  }
 };
 
 // What the store knows about one chunk.
@@ -118,6 +141,15 @@ class ChunkStore {
   absl::StatusOr<const char*> Read(uint64_t id, uint64_t offset,
                                    uint64_t length, char* buffer,
                                    size_t buffer_size);
+  // As Read(), but without a copy: when the store has a mapping arena and
+  // every page of the covering blocks is in the page cache, verifies the
+  // blocks where they lie, in the chunk file's mapping, and returns the
+  // requested bytes there. nullopt (not an error) when it cannot: no arena,
+  // no free slot, a file that cannot be mapped, or pages not cached (read
+  // them with Read(), which also caches them). Errors as Read().
+  absl::StatusOr<std::optional<MappedRead>> ReadMapped(uint64_t id,
+                                                       uint64_t offset,
+                                                       uint64_t length);
 
   // Removes chunk `id`, sealed or being written. kNotFound when absent.
   absl::Status Delete(uint64_t id);
@@ -163,6 +195,11 @@ class ChunkStore {
   absl::Status FinishSeal(PendingChunk& pending, const std::string& header);
   absl::Status VerifyBlocks(const OpenChunk& chunk, uint64_t first_block,
                             const char* data, uint64_t bytes);
+  // kOutOfRange unless [offset, offset+length) lies inside the chunk.
+  static absl::Status CheckRange(const OpenChunk& chunk, uint64_t offset,
+                                 uint64_t length);
+  // The chunk file's mapping, made on first use; nullptr when it cannot be.
+  const MappedFile* MappingOf(OpenChunk& chunk);
 
   // Constant after construction.
   const ChunkStoreOptions options_;

@@ -145,6 +145,7 @@ DataServiceStats DataService::stats() {
   s.reads = counters_.reads.load();
   s.writes = counters_.writes.load();
   s.read_bytes = counters_.read_bytes.load();
+  s.zero_copy_reads = counters_.zero_copy_reads.load();
   s.write_bytes = counters_.write_bytes.load();
   s.busy_replies = counters_.busy_replies.load();
   s.malformed = counters_.malformed.load();
@@ -240,25 +241,48 @@ absl::StatusOr<fabric::PooledBuffer> DataService::AcquireBuffer(
 void DataService::ServeRead(std::unique_ptr<fabric::IncomingRequest> request,
                             const dataplane::ReadRequest& read) {
   counters_.reads++;
+  if (options_.mapped_region != nullptr) {
+    absl::StatusOr<std::optional<MappedRead>> mapped =
+        store_->ReadMapped(read.chunk_id, read.offset, read.length);
+    if (!mapped.ok()) return SendStatus(*request, Op::kRead, mapped.status());
+    if (mapped->has_value()) {
+      counters_.zero_copy_reads++;
+      const char* data = (*mapped)->data;
+      return ReplyWithData(std::move(request), read, *options_.mapped_region,
+                           data, **std::move(mapped));
+    }
+  }
   absl::StatusOr<fabric::PooledBuffer> buffer = AcquireBuffer(read.chunk_id);
   if (!buffer.ok()) return SendStatus(*request, Op::kRead, buffer.status());
   absl::StatusOr<const char*> data = store_->Read(
       read.chunk_id, read.offset, read.length, buffer->data(), buffer->size());
   if (!data.ok()) return SendStatus(*request, Op::kRead, data.status());
-  // The worker does not wait for the transfer: the buffer and the request
-  // go with the completion, which runs on the progress thread. Stop()
-  // waits for it (it uses this service and returns the buffer to the pool).
+  const fabric::MemoryRegion& region = buffer->region();
+  ReplyWithData(std::move(request), read, region, *data, *std::move(buffer));
+}
+
+namespace {
+void ReleaseHold(fabric::PooledBuffer& buffer) { buffer.Release(); }
+void ReleaseHold(MappedRead& mapped) { mapped.Release(); }
+}  // namespace
+
+template <typename Hold>
+void DataService::ReplyWithData(std::unique_ptr<fabric::IncomingRequest> request,
+                                const dataplane::ReadRequest& read,
+                                const fabric::MemoryRegion& region,
+                                const char* data, Hold hold) {
+  // The worker does not wait for the transfer: `hold` and the request go
+  // with the completion, which runs on the progress thread. Stop() waits
+  // for it (it uses this service and may return a buffer to the pool).
   {
     absl::MutexLock lock(&gate_->mu);
     ++gate_->callbacks_in_flight;
   }
   fabric::IncomingRequest& answered = *request;
-  const fabric::MemoryRegion& region = buffer->region();
   answered.ReplyWithWriteAsync(
-      region, data.value(), read.length, read.destination,
-      [this, gate = gate_, request = std::move(request),
-       buffer = *std::move(buffer), chunk_id = read.chunk_id,
-       length = read.length](absl::Status written) mutable {
+      region, data, read.length, read.destination,
+      [this, gate = gate_, request = std::move(request), hold = std::move(hold),
+       chunk_id = read.chunk_id, length = read.length](absl::Status written) mutable {
         if (written.ok()) {
           counters_.read_bytes += length;
         } else {
@@ -268,7 +292,7 @@ void DataService::ServeRead(std::unique_ptr<fabric::IncomingRequest> request,
           // Still unanswered: the caller gets the cause, not a timeout.
           SendStatus(*request, Op::kRead, written);
         }
-        buffer.Release();
+        ReleaseHold(hold);
         request.reset();
         absl::MutexLock lock(&gate->mu);  // `this` may be gone after this
         --gate->callbacks_in_flight;

@@ -7,8 +7,11 @@
 // answered at once with kResourceExhausted "chunkserver busy" (backpressure);
 // so is a request that finds no free bounce buffer within `buffer_wait`.
 //
-//  - READ: pread + verify the covering blocks into a pooled, registered
-//    bounce buffer, then ReplyWithWrite straight into the reader's buffer.
+//  - READ: when the data is in the page cache and the store maps chunk files
+//    into an arena registered with the endpoint (`mapped_region`), verify
+//    the covering blocks in place and ReplyWithWrite straight from the page
+//    cache into the reader's buffer: no copy. Otherwise pread + verify into
+//    a pooled, registered bounce buffer, then ReplyWithWrite from there.
 //    Errors go back as a Reply (kNotFound "chunk <id>: not on this server",
 //    kOutOfRange, kDataLoss, kFailedPrecondition for an unsealed chunk).
 //  - WRITE: PullFromCaller into a bounce buffer; then, in parallel, write the
@@ -57,12 +60,17 @@ struct DataServiceOptions {
   absl::Duration buffer_wait = absl::Seconds(1);
   // Timeout of a WRITE forwarded to the next replica (default 30 s).
   absl::Duration forward_timeout = absl::Seconds(30);
+  // The store's mapping arena (ChunkStoreOptions::mapping_arena) as
+  // registered with the endpoint; nullptr: every READ copies through a
+  // bounce buffer. Not owned.
+  const fabric::MemoryRegion* mapped_region = nullptr;
 };
 
 struct DataServiceStats {
   uint64_t reads = 0;          // READ requests answered (any outcome)
   uint64_t writes = 0;         // WRITE requests answered (any outcome)
   uint64_t read_bytes = 0;     // bytes written into readers' buffers
+  uint64_t zero_copy_reads = 0;  // READs sent straight from the page cache
   uint64_t write_bytes = 0;    // bytes stored by successful WRITEs
   uint64_t busy_replies = 0;   // requests refused with "busy"
   uint64_t malformed = 0;      // requests that did not decode
@@ -119,7 +127,8 @@ class DataService {
   struct WriteOp;
   struct Gate;
   struct Counters {
-    std::atomic<uint64_t> reads{0}, writes{0}, read_bytes{0}, write_bytes{0},
+    std::atomic<uint64_t> reads{0}, writes{0}, read_bytes{0}, zero_copy_reads{0},
+        write_bytes{0},
         busy_replies{0}, malformed{0}, errors{0};
     std::atomic<uint64_t> write_queue_us{0}, write_pull_us{0},
         write_store_us{0}, write_seal_us{0}, write_forward_us{0}, seals{0};
@@ -136,6 +145,14 @@ class DataService {
   // the progress thread) returns the buffer, so the worker moves on at once.
   void ServeRead(std::unique_ptr<fabric::IncomingRequest> request,
                  const dataplane::ReadRequest& read);
+  // Posts the RMA write of `length` bytes at `data` (inside `region`) into
+  // the reader's buffer; `hold` (a pool buffer, a mapping) is released on
+  // the progress thread when the transfer is over.
+  template <typename Hold>
+  void ReplyWithData(std::unique_ptr<fabric::IncomingRequest> request,
+                     const dataplane::ReadRequest& read,
+                     const fabric::MemoryRegion& region, const char* data,
+                     Hold hold);
   void ServeWrite(std::unique_ptr<fabric::IncomingRequest> request,
                   const dataplane::WriteRequest& write);
   void ServeDelete(fabric::IncomingRequest& request, uint64_t chunk_id);

@@ -86,6 +86,11 @@ class PosixFile final : public ChunkFile {
     return static_cast<uint64_t>(st.st_size);
   }
 
+  absl::StatusOr<std::unique_ptr<MappedFile>> MapInto(
+      MappingArena& arena, size_t length) override {
+    return arena.Map(fd_, length, path_.c_str());
+  }
+
   const std::string& path() const override { return path_; }
 
  private:

@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "chunkserver/mapping_arena.h"
 
 namespace medfs::chunkserver {
 
@@ -54,6 +55,14 @@ class ChunkFile {
   virtual absl::Status Sync() = 0;
   // Current size in bytes.
   virtual absl::StatusOr<uint64_t> Size() = 0;
+  // Maps the file's first `length` bytes read-only into a free slot of
+  // `arena` (MappingArena::Map). The default cannot (kUnimplemented): the
+  // store then reads with ReadAt, as for a file system of a test that
+  // injects faults into ReadAt.
+  virtual absl::StatusOr<std::unique_ptr<MappedFile>> MapInto(
+      MappingArena& arena, size_t length) {
+    return absl::UnimplementedError(path() + ": cannot be mapped");
+  }
   virtual const std::string& path() const = 0;
 };
 

@@ -435,5 +435,135 @@ TEST_F(ChunkStoreTest, BadOptionsAreRejected) {
             absl::StatusCode::kInvalidArgument);
 }
 
+
+// ------------------------------------------------------- zero-copy reads
+
+// Evicts the file at `path` from the page cache (it is clean: sealed
+// chunks are synced).
+void DropFromPageCache(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0) << path;
+  ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+  ::close(fd);
+}
+
+TEST(MappingArenaTest, SlotsAreReusedAndMappingsShowTheFile) {
+  auto arena = MappingArena::Reserve(3 << 20, 2);
+  ASSERT_TRUE(arena.ok()) << arena.status();
+  EXPECT_EQ((*arena)->slot_bytes(), 4u << 20) << "rounded up to 2 MiB";
+  EXPECT_EQ((*arena)->size(), 8u << 20);
+  const std::string path = std::filesystem::temp_directory_path() /
+                           absl::StrCat("medfs-arena-", ::getpid());
+  const std::string data = Pattern(1 << 20, 9);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, data.data(), data.size(), 0), ssize_t(data.size()));
+  {
+    auto first = (*arena)->Map(fd, data.size(), path.c_str());
+    auto second = (*arena)->Map(fd, data.size(), path.c_str());
+    ASSERT_TRUE(first.ok()) << first.status();
+    ASSERT_TRUE(second.ok()) << second.status();
+    EXPECT_NE((*first)->data(), (*second)->data());
+    EXPECT_EQ((*arena)->mapped_count(), 2u);
+    auto third = (*arena)->Map(fd, data.size(), path.c_str());
+    EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_EQ((*arena)->Map(fd, 5u << 20, path.c_str()).status().code(),
+              absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(std::string((*first)->data(), data.size()) == data);
+    EXPECT_TRUE((*first)->Resident(0, data.size())) << "just written";
+    (*first)->DropPages(0, data.size());
+    EXPECT_TRUE(std::string((*first)->data(), data.size()) == data)
+        << "the page cache keeps dropped pages";
+  }
+  EXPECT_EQ((*arena)->mapped_count(), 0u);
+  auto again = (*arena)->Map(fd, 10, path.c_str());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(std::string((*again)->data(), 10) == data.substr(0, 10));
+  again->reset();
+  ::close(fd);
+  ::unlink(path.c_str());
+}
+
+class MappedChunkStoreTest : public ChunkStoreTest {
+ protected:
+  void OpenWithArena(size_t slots) {
+    auto arena = MappingArena::Reserve(
+        kChunkHeaderBytes + options_.max_chunk_bytes, slots);
+    ASSERT_TRUE(arena.ok()) << arena.status();
+    arena_ = *std::move(arena);
+    options_.mapping_arena = arena_.get();
+    Open();
+  }
+  void TearDown() override {
+    ChunkStoreTest::TearDown();  // the store, holding mappings, goes first
+    arena_.reset();
+  }
+  std::unique_ptr<MappingArena> arena_;
+};
+
+TEST_F(MappedChunkStoreTest, CachedRangesReadInPlaceVerified) {
+  ASSERT_NO_FATAL_FAILURE(OpenWithArena(4));
+  const std::string data = Pattern(5 * kBlock + 123, 7);
+  ASSERT_TRUE(WriteChunk(7, data).ok());
+  ASSERT_TRUE(ReadRange(7, 0, data.size()).ok());  // into the page cache
+  struct Case {
+    uint64_t offset, length;
+  };
+  for (const Case& c : {Case{0, 1}, Case{kBlock - 1, 2}, Case{3 * kBlock + 5, 2 * kBlock + 118},
+                        Case{0, data.size()}}) {
+    SCOPED_TRACE(absl::StrCat(c.offset, "+", c.length));
+    auto mapped = store_->ReadMapped(7, c.offset, c.length);
+    ASSERT_TRUE(mapped.ok()) << mapped.status();
+    ASSERT_TRUE(mapped->has_value());
+    MappedRead& read = **mapped;
+    EXPECT_GE(read.data, arena_->data());
+    EXPECT_LE(read.data + c.length, arena_->data() + arena_->size());
+    EXPECT_TRUE(std::string(read.data, c.length) == data.substr(c.offset, c.length));
+    read.Release();
+  }
+  EXPECT_EQ(arena_->mapped_count(), 1u) << "one mapping per open chunk";
+  EXPECT_EQ(store_->ReadMapped(7, data.size(), 1).status().code(),
+            absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(store_->ReadMapped(99, 0, 1).status().code(), absl::StatusCode::kNotFound);
+  FlipBit(ChunkFile(root_ + "/a", 7), kChunkHeaderBytes + 4 * kBlock + 9);
+  auto bad = store_->ReadMapped(7, 4 * kBlock, 10);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss) << bad.status();
+  EXPECT_EQ(bad.status().message(), absl::StrCat("chunk 7 block 4 on ", root_,
+                                                 "/a: checksum mismatch"));
+}
+
+TEST_F(MappedChunkStoreTest, UncachedPagesOrNoFreeSlotMeanCopies) {
+  ASSERT_NO_FATAL_FAILURE(OpenWithArena(1));
+  const std::string data = Pattern(3 * kBlock, 8);
+  ASSERT_TRUE(WriteChunk(8, data).ok());
+  ASSERT_TRUE(WriteChunk(9, data).ok());
+  ASSERT_NO_FATAL_FAILURE(DropFromPageCache(ChunkFile(root_ + "/a", 8)));
+  auto uncached = store_->ReadMapped(8, kBlock, 10);
+  ASSERT_TRUE(uncached.ok()) << uncached.status();
+  EXPECT_FALSE(uncached->has_value()) << "would read the disk through a mapping";
+  ASSERT_TRUE(ReadRange(8, 0, data.size()).ok());  // caches it
+  auto cached = store_->ReadMapped(8, kBlock, 10);
+  ASSERT_TRUE(cached.ok()) << cached.status();
+  ASSERT_TRUE(cached->has_value());
+  (*cached)->Release();
+  // Chunk 8's open file holds the only slot: chunk 9 reads with copies.
+  ASSERT_TRUE(ReadRange(9, 0, data.size()).ok());
+  auto no_slot = store_->ReadMapped(9, 0, 10);
+  ASSERT_TRUE(no_slot.ok()) << no_slot.status();
+  EXPECT_FALSE(no_slot->has_value());
+  auto copied = ReadRange(9, 0, 10);
+  ASSERT_TRUE(copied.ok()) << copied.status();
+  EXPECT_TRUE(*copied == data.substr(0, 10));
+}
+
+TEST_F(ChunkStoreTest, WithoutAnArenaNothingIsMapped) {
+  Open();
+  ASSERT_TRUE(WriteChunk(10, Pattern(100, 10)).ok());
+  ASSERT_TRUE(ReadRange(10, 0, 100).ok());
+  auto mapped = store_->ReadMapped(10, 0, 100);
+  ASSERT_TRUE(mapped.ok()) << mapped.status();
+  EXPECT_FALSE(mapped->has_value());
+}
+
 }  // namespace
 }  // namespace medfs::chunkserver

@@ -2,6 +2,9 @@
 // chunkservers and a client in one process.
 #include "chunkserver/data_service.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
 #include "common/crc32c.h"
 #include "common/dataplane/protocol.h"
@@ -41,7 +45,9 @@ fabric::EndpointOptions LoopbackOptions() {
 struct Server {
   uint64_t id = 0;
   std::string dir;
+  bool zero_copy_reads = false;
   testing::FaultFileSystem fs;
+  std::unique_ptr<MappingArena> arena;  // with zero_copy_reads
   std::unique_ptr<ChunkStore> store;
   std::unique_ptr<fabric::Endpoint> endpoint;
   std::unique_ptr<fabric::BufferPool> pool;
@@ -93,6 +99,13 @@ class DataServiceTest : public ::testing::Test {
     ChunkStoreOptions store_options;
     store_options.data_dirs = {server.dir};
     store_options.file_system = &server.fs;
+    if (server.zero_copy_reads) {
+      auto arena = MappingArena::Reserve(
+          kChunkHeaderBytes + store_options.max_chunk_bytes, 8);
+      ASSERT_TRUE(arena.ok()) << arena.status();
+      server.arena = *std::move(arena);
+      store_options.mapping_arena = server.arena.get();
+    }
     auto store = ChunkStore::Open(store_options);
     ASSERT_TRUE(store.ok()) << store.status();
     server.store = *std::move(store);
@@ -104,6 +117,12 @@ class DataServiceTest : public ::testing::Test {
     ASSERT_TRUE(pool.ok()) << pool.status();
     server.pool = *std::move(pool);
     DataServiceOptions options = service_options_;
+    if (server.arena != nullptr) {
+      auto region = server.endpoint->Register(server.arena->data(),
+                                              server.arena->size());
+      ASSERT_TRUE(region.ok()) << region.status();
+      options.mapped_region = *region;
+    }
     auto service = DataService::Start(server.endpoint.get(), server.store.get(),
                                       server.pool.get(), options);
     ASSERT_TRUE(service.ok()) << service.status();
@@ -219,6 +238,71 @@ TEST_F(DataServiceTest, ReadsRangesOfAStoredChunk) {
   }
   EXPECT_EQ(Read(0, 1, data.size() - 1, 2).status().code(),
             absl::StatusCode::kOutOfRange);
+}
+
+// With a mapping arena registered, a READ of cached data goes out straight
+// from the chunk file's mapping, verified in place: a flipped bit is still
+// kDataLoss. Data not in the page cache is read with a copy (which caches
+// it), so the next READ of it is zero-copy.
+TEST_F(DataServiceTest, ZeroCopyReadsSendCachedDataVerifiedInPlace) {
+  auto server = std::make_unique<Server>();
+  server->id = 300;
+  server->dir = absl::StrCat(root_, "/server300");
+  server->zero_copy_reads = true;
+  ASSERT_NO_FATAL_FAILURE(StartServer(*server));
+  auto peer = client_->Connect(server->endpoint->address());
+  ASSERT_TRUE(peer.ok()) << peer.status();
+  peers_.push_back(*peer);
+  const int i = static_cast<int>(peers_.size()) - 1;
+  servers_.push_back(std::move(server));
+  Server& s = *servers_.back();
+
+  const std::string data = Pattern(6 * kBlock + 123, 3);
+  ASSERT_TRUE(s.store->Create(3).ok());
+  ASSERT_TRUE(s.store->Append(3, 0, data.data(), data.size()).ok());
+  ASSERT_TRUE(s.store->Seal(3, data.size()).ok());
+  const std::string path =
+      absl::StrFormat("%s/chunks/%02x/%016x", s.dir, 3 % 256, 3);
+  // Out of the page cache: the first READ copies (and caches).
+  int fd = ::open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0) << path;
+  ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+  ::close(fd);
+  auto cold = Read(i, 3, 0, static_cast<uint32_t>(data.size()));
+  ASSERT_TRUE(cold.ok()) << cold.status();
+  EXPECT_TRUE(*cold == data);
+  EXPECT_EQ(s.service->stats().zero_copy_reads, 0u);
+
+  struct Case {
+    uint64_t offset;
+    uint32_t length;
+  };
+  const Case cases[] = {{0, 1}, {kBlock - 3, 10}, {5, 5 * kBlock},
+                        {0, static_cast<uint32_t>(data.size())},
+                        {6 * kBlock, 123}};
+  for (const Case& c : cases) {
+    auto back = Read(i, 3, c.offset, c.length);
+    ASSERT_TRUE(back.ok()) << c.offset << "+" << c.length << ": " << back.status();
+    EXPECT_TRUE(*back == data.substr(c.offset, c.length)) << c.offset << "+" << c.length;
+  }
+  EXPECT_EQ(s.service->stats().zero_copy_reads, std::size(cases));
+  EXPECT_EQ(Read(i, 3, data.size() - 1, 2).status().code(),
+            absl::StatusCode::kOutOfRange);
+
+  // A bit flipped on disk (through the page cache the mapping shares).
+  fd = ::open(path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  char c = 0;
+  const off_t at = kChunkHeaderBytes + 4 * kBlock + 9;
+  ASSERT_EQ(::pread(fd, &c, 1, at), 1);
+  c ^= 0x10;
+  ASSERT_EQ(::pwrite(fd, &c, 1, at), 1);
+  ::close(fd);
+  auto bad = Read(i, 3, 4 * kBlock, 100);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss) << bad.status();
+  auto good = Read(i, 3, 0, 4 * kBlock);
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_TRUE(*good == data.substr(0, 4 * kBlock));
 }
 
 TEST_F(DataServiceTest, UnknownChunkIsNotFound) {

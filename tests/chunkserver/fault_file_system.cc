@@ -15,6 +15,10 @@ class FaultFile final : public ChunkFile {
   absl::Status ReadAt(uint64_t offset, void* data, size_t length) override {
     return base_->ReadAt(offset, data, length);
   }
+  absl::StatusOr<std::unique_ptr<MappedFile>> MapInto(MappingArena& arena,
+                                                      size_t length) override {
+    return base_->MapInto(arena, length);
+  }
   absl::Status WriteAt(uint64_t offset, const void* data,
                        size_t length) override {
     RETURN_IF_ERROR(fs_->WriteFault(path()));
