@@ -435,6 +435,14 @@ absl::StatusOr<std::shared_ptr<ChunkStore::OpenChunk>> ChunkStore::OpenSealed(
   return chunk;
 }
 
+std::shared_ptr<ChunkStore::OpenChunk> ChunkStore::FindOpenChunk(uint64_t id) {
+  absl::MutexLock lock(&mu_);
+  auto it = open_.find(id);
+  if (it == open_.end()) return nullptr;
+  lru_.splice(lru_.begin(), lru_, it->second.lru);
+  return it->second.chunk;
+}
+
 absl::StatusOr<std::shared_ptr<ChunkStore::OpenChunk>>
 ChunkStore::GetOpenChunk(uint64_t id) {
   int dir = 0;
@@ -533,12 +541,21 @@ const MappedFile* ChunkStore::MappingOf(OpenChunk& chunk) {
 }
 
 absl::StatusOr<std::optional<MappedRead>> ChunkStore::ReadMapped(
-    uint64_t id, uint64_t offset, uint64_t length) {
-  ASSIGN_OR_RETURN(std::shared_ptr<OpenChunk> chunk, GetOpenChunk(id));
+    uint64_t id, uint64_t offset, uint64_t length, MapMode mode) {
+  if (options_.mapping_arena == nullptr) return std::nullopt;
+  std::shared_ptr<OpenChunk> chunk;
+  const MappedFile* mapping = nullptr;
+  if (mode == MapMode::kOnlyIfMapped) {
+    chunk = FindOpenChunk(id);
+    if (chunk == nullptr) return std::nullopt;
+    absl::MutexLock lock(&chunk->map_mu);
+    mapping = chunk->mapping.get();
+  } else {
+    ASSIGN_OR_RETURN(chunk, GetOpenChunk(id));
+    mapping = MappingOf(*chunk);
+  }
   RETURN_IF_ERROR(CheckRange(*chunk, offset, length));
-  if (options_.mapping_arena == nullptr || length == 0) return std::nullopt;
-  const MappedFile* mapping = MappingOf(*chunk);
-  if (mapping == nullptr) return std::nullopt;
+  if (mapping == nullptr || length == 0) return std::nullopt;
   const uint64_t first_block = offset / kChunkBlockBytes;
   const uint64_t start = first_block * kChunkBlockBytes;
   const uint64_t end =

@@ -144,12 +144,18 @@ class ChunkStore {
   // As Read(), but without a copy: when the store has a mapping arena and
   // every page of the covering blocks is in the page cache, verifies the
   // blocks where they lie, in the chunk file's mapping, and returns the
-  // requested bytes there. nullopt (not an error) when it cannot: no arena,
-  // no free slot, a file that cannot be mapped, or pages not cached (read
-  // them with Read(), which also caches them). Errors as Read().
-  absl::StatusOr<std::optional<MappedRead>> ReadMapped(uint64_t id,
-                                                       uint64_t offset,
-                                                       uint64_t length);
+  // requested bytes there. nullopt (not an error) when it cannot: no arena
+  // (then before any other check), no free slot, a file that cannot be
+  // mapped, or pages not cached (read them with Read(), which also caches
+  // them). Errors as Read().
+  //
+  // kOnlyIfMapped: also nullopt when the chunk's file is not open and mapped
+  // already, so the call does no disk I/O and never blocks on more than a
+  // brief lock, mincore and the checksums: safe on a fabric progress thread.
+  enum class MapMode { kOpenAndMap, kOnlyIfMapped };
+  absl::StatusOr<std::optional<MappedRead>> ReadMapped(
+      uint64_t id, uint64_t offset, uint64_t length,
+      MapMode mode = MapMode::kOpenAndMap);
 
   // Removes chunk `id`, sealed or being written. kNotFound when absent.
   absl::Status Delete(uint64_t id);
@@ -184,6 +190,9 @@ class ChunkStore {
   std::string PartPath(int dir, uint64_t id) const;
   absl::StatusOr<int> PickDir();
   absl::StatusOr<std::shared_ptr<OpenChunk>> GetOpenChunk(uint64_t id);
+  // The chunk if its file is open now (and marks it recently used), else
+  // nullptr. Never opens a file.
+  std::shared_ptr<OpenChunk> FindOpenChunk(uint64_t id);
   absl::StatusOr<std::shared_ptr<OpenChunk>> OpenSealed(uint64_t id,
                                                         int dir);
   absl::StatusOr<std::shared_ptr<PendingChunk>> FindPending(uint64_t id);

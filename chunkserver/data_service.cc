@@ -146,6 +146,7 @@ DataServiceStats DataService::stats() {
   s.writes = counters_.writes.load();
   s.read_bytes = counters_.read_bytes.load();
   s.zero_copy_reads = counters_.zero_copy_reads.load();
+  s.inline_reads = counters_.inline_reads.load();
   s.write_bytes = counters_.write_bytes.load();
   s.busy_replies = counters_.busy_replies.load();
   s.malformed = counters_.malformed.load();
@@ -176,6 +177,10 @@ void DataService::Accept(std::unique_ptr<fabric::IncomingRequest> request) {
     SendStatus(*request, op, absl::OkStatus());
     return;
   }
+  if (auto* read = std::get_if<dataplane::ReadRequest>(&*decoded);
+      read != nullptr && TryReadInline(request, *read)) {
+    return;
+  }
   absl::MutexLock lock(&mu_);
   if (stopping_ || queue_.size() >= options_.queue_depth) {
     counters_.busy_replies++;
@@ -187,6 +192,29 @@ void DataService::Accept(std::unique_ptr<fabric::IncomingRequest> request) {
     return;
   }
   queue_.push_back(Work{std::move(request), *std::move(decoded), absl::Now()});
+}
+
+bool DataService::TryReadInline(std::unique_ptr<fabric::IncomingRequest>& request,
+                                const dataplane::ReadRequest& read)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {  // gate_->mu is held by the handler
+  if (options_.mapped_region == nullptr) return false;
+  absl::StatusOr<std::optional<MappedRead>> mapped = store_->ReadMapped(
+      read.chunk_id, read.offset, read.length, ChunkStore::MapMode::kOnlyIfMapped);
+  // Errors and everything not mapped and cached go to a worker, which
+  // answers them as it answers any READ.
+  if (!mapped.ok() || !mapped->has_value()) return false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return false;  // a worker-less queue answers "shutting down"
+  }
+  counters_.reads++;
+  counters_.zero_copy_reads++;
+  counters_.inline_reads++;
+  ++gate_->callbacks_in_flight;
+  const char* data = (*mapped)->data;
+  ReplyWithData(std::move(request), read, *options_.mapped_region, data,
+                **std::move(mapped));
+  return true;
 }
 
 // --------------------------------------------------------------- workers
@@ -247,6 +275,7 @@ void DataService::ServeRead(std::unique_ptr<fabric::IncomingRequest> request,
     if (!mapped.ok()) return SendStatus(*request, Op::kRead, mapped.status());
     if (mapped->has_value()) {
       counters_.zero_copy_reads++;
+      CountCallback();
       const char* data = (*mapped)->data;
       return ReplyWithData(std::move(request), read, *options_.mapped_region,
                            data, **std::move(mapped));
@@ -258,7 +287,13 @@ void DataService::ServeRead(std::unique_ptr<fabric::IncomingRequest> request,
       read.chunk_id, read.offset, read.length, buffer->data(), buffer->size());
   if (!data.ok()) return SendStatus(*request, Op::kRead, data.status());
   const fabric::MemoryRegion& region = buffer->region();
+  CountCallback();
   ReplyWithData(std::move(request), read, region, *data, *std::move(buffer));
+}
+
+void DataService::CountCallback() {
+  absl::MutexLock lock(&gate_->mu);
+  ++gate_->callbacks_in_flight;
 }
 
 namespace {
@@ -273,11 +308,8 @@ void DataService::ReplyWithData(std::unique_ptr<fabric::IncomingRequest> request
                                 const char* data, Hold hold) {
   // The worker does not wait for the transfer: `hold` and the request go
   // with the completion, which runs on the progress thread. Stop() waits
-  // for it (it uses this service and may return a buffer to the pool).
-  {
-    absl::MutexLock lock(&gate_->mu);
-    ++gate_->callbacks_in_flight;
-  }
+  // for it (it uses this service and may return a buffer to the pool): the
+  // caller has counted it in callbacks_in_flight.
   fabric::IncomingRequest& answered = *request;
   answered.ReplyWithWriteAsync(
       region, data, read.length, read.destination,

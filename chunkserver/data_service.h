@@ -10,8 +10,11 @@
 //  - READ: when the data is in the page cache and the store maps chunk files
 //    into an arena registered with the endpoint (`mapped_region`), verify
 //    the covering blocks in place and ReplyWithWrite straight from the page
-//    cache into the reader's buffer: no copy. Otherwise pread + verify into
-//    a pooled, registered bounce buffer, then ReplyWithWrite from there.
+//    cache into the reader's buffer: no copy. When the chunk's file is
+//    already open and mapped, that happens right on the progress thread (no
+//    disk I/O can be involved), without a hand-off to a worker. Otherwise,
+//    on a worker, pread + verify into a pooled, registered bounce buffer,
+//    then ReplyWithWrite from there.
 //    Errors go back as a Reply (kNotFound "chunk <id>: not on this server",
 //    kOutOfRange, kDataLoss, kFailedPrecondition for an unsealed chunk).
 //  - WRITE: PullFromCaller into a bounce buffer; then, in parallel, write the
@@ -71,6 +74,7 @@ struct DataServiceStats {
   uint64_t writes = 0;         // WRITE requests answered (any outcome)
   uint64_t read_bytes = 0;     // bytes written into readers' buffers
   uint64_t zero_copy_reads = 0;  // READs sent straight from the page cache
+  uint64_t inline_reads = 0;     // of those, served on the progress thread
   uint64_t write_bytes = 0;    // bytes stored by successful WRITEs
   uint64_t busy_replies = 0;   // requests refused with "busy"
   uint64_t malformed = 0;      // requests that did not decode
@@ -128,7 +132,7 @@ class DataService {
   struct Gate;
   struct Counters {
     std::atomic<uint64_t> reads{0}, writes{0}, read_bytes{0}, zero_copy_reads{0},
-        write_bytes{0},
+        inline_reads{0}, write_bytes{0},
         busy_replies{0}, malformed{0}, errors{0};
     std::atomic<uint64_t> write_queue_us{0}, write_pull_us{0},
         write_store_us{0}, write_seal_us{0}, write_forward_us{0}, seals{0};
@@ -145,6 +149,13 @@ class DataService {
   // the progress thread) returns the buffer, so the worker moves on at once.
   void ServeRead(std::unique_ptr<fabric::IncomingRequest> request,
                  const dataplane::ReadRequest& read);
+  // Progress thread: serves a READ of an open, mapped chunk whose pages are
+  // cached at once (verify in place + post the RMA write: no disk I/O, no
+  // hand-off to a worker). False when it did not; `request` is then intact.
+  bool TryReadInline(std::unique_ptr<fabric::IncomingRequest>& request,
+                     const dataplane::ReadRequest& read);
+  // Counts a transfer completion that Stop() must wait for.
+  void CountCallback();
   // Posts the RMA write of `length` bytes at `data` (inside `region`) into
   // the reader's buffer; `hold` (a pool buffer, a mapping) is released on
   // the progress thread when the transfer is over.

@@ -546,6 +546,16 @@ TEST_F(MappedChunkStoreTest, UncachedPagesOrNoFreeSlotMeanCopies) {
   ASSERT_TRUE(cached.ok()) << cached.status();
   ASSERT_TRUE(cached->has_value());
   (*cached)->Release();
+  // kOnlyIfMapped never opens or maps: chunk 9 is not open yet.
+  auto only_if_mapped = store_->ReadMapped(9, 0, 10, ChunkStore::MapMode::kOnlyIfMapped);
+  ASSERT_TRUE(only_if_mapped.ok()) << only_if_mapped.status();
+  EXPECT_FALSE(only_if_mapped->has_value());
+  EXPECT_EQ(store_->open_chunk_count(), 1u);
+  auto mapped_already = store_->ReadMapped(8, 0, 10, ChunkStore::MapMode::kOnlyIfMapped);
+  ASSERT_TRUE(mapped_already.ok()) << mapped_already.status();
+  ASSERT_TRUE(mapped_already->has_value());
+  EXPECT_TRUE(std::string((*mapped_already)->data, 10) == data.substr(0, 10));
+  (*mapped_already)->Release();
   // Chunk 8's open file holds the only slot: chunk 9 reads with copies.
   ASSERT_TRUE(ReadRange(9, 0, data.size()).ok());
   auto no_slot = store_->ReadMapped(9, 0, 10);

@@ -243,7 +243,8 @@ TEST_F(DataServiceTest, ReadsRangesOfAStoredChunk) {
 // With a mapping arena registered, a READ of cached data goes out straight
 // from the chunk file's mapping, verified in place: a flipped bit is still
 // kDataLoss. Data not in the page cache is read with a copy (which caches
-// it), so the next READ of it is zero-copy.
+// it), so the next READ of it is zero-copy, and served on the progress
+// thread since the chunk's file is open and mapped by then.
 TEST_F(DataServiceTest, ZeroCopyReadsSendCachedDataVerifiedInPlace) {
   auto server = std::make_unique<Server>();
   server->id = 300;
@@ -286,6 +287,9 @@ TEST_F(DataServiceTest, ZeroCopyReadsSendCachedDataVerifiedInPlace) {
     EXPECT_TRUE(*back == data.substr(c.offset, c.length)) << c.offset << "+" << c.length;
   }
   EXPECT_EQ(s.service->stats().zero_copy_reads, std::size(cases));
+  // The cold READ opened and mapped the chunk: the warm ones were served on
+  // the progress thread without a worker.
+  EXPECT_EQ(s.service->stats().inline_reads, std::size(cases));
   EXPECT_EQ(Read(i, 3, data.size() - 1, 2).status().code(),
             absl::StatusCode::kOutOfRange);
 
