@@ -295,6 +295,12 @@ class MetaStore {
   template <typename T, typename Logic>
   void Mutate(Logic logic, Callback<T> done,
               CommitBatch* batch = nullptr);
+  // Runs `logic(txn, requests[i], &inode)` for each request, in order, in
+  // one CommitBatch; item i's outcome goes to done_of(i) (mutate.h).
+  template <typename Request, typename Logic>
+  void MutateEach(const Requests<Request>& requests,
+                  absl::FunctionRef<Callback<v1::Inode>(int)> done_of,
+                  Logic logic);
 
   // Mutation logic, run under the mutation mutex (see ops/*.cc).
   absl::Status MkDirLogic(Txn& txn, const v1::MkDirRequest& request,

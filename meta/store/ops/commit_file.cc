@@ -27,15 +27,10 @@ void MetaStore::CommitFileAsync(const v1::CommitFileRequest& request,
 void MetaStore::CommitFilesAsync(
     const Requests<v1::CommitFileRequest>& requests,
     absl::FunctionRef<Callback<v1::Inode>(int)> done_of) {
-  CommitBatch batch(pipeline_.get());
-  for (int i = 0; i < requests.size(); ++i) {
-    const v1::CommitFileRequest& request = requests[i];
-    Mutate<v1::Inode>(
-        [&](Txn& txn, v1::Inode* out) {
-          return CommitFileLogic(txn, request, out);
-        },
-        done_of(i), &batch);
-  }
+  MutateEach(requests, done_of,
+             [this](Txn& txn, const v1::CommitFileRequest& request, v1::Inode* out) {
+               return CommitFileLogic(txn, request, out);
+             });
 }
 
 absl::Status MetaStore::CommitFileLogic(Txn& txn,

@@ -42,15 +42,10 @@ void MetaStore::CreateFileAsync(const v1::CreateFileRequest& request,
 void MetaStore::CreateFilesAsync(
     const Requests<v1::CreateFileRequest>& requests,
     absl::FunctionRef<Callback<v1::Inode>(int)> done_of) {
-  CommitBatch batch(pipeline_.get());
-  for (int i = 0; i < requests.size(); ++i) {
-    const v1::CreateFileRequest& request = requests[i];
-    Mutate<v1::Inode>(
-        [&](Txn& txn, v1::Inode* out) {
-          return CreateFileLogic(txn, request, out);
-        },
-        done_of(i), &batch);
-  }
+  MutateEach(requests, done_of,
+             [this](Txn& txn, const v1::CreateFileRequest& request, v1::Inode* out) {
+               return CreateFileLogic(txn, request, out);
+             });
 }
 
 absl::Status MetaStore::CreateFileLogic(Txn& txn,
