@@ -566,6 +566,31 @@ TEST_F(MappedChunkStoreTest, UncachedPagesOrNoFreeSlotMeanCopies) {
   EXPECT_TRUE(*copied == data.substr(0, 10));
 }
 
+// A chunk file cut short behind the server's back while it is mapped: the
+// cut pages leave the page cache, so the mapped read declines (touching
+// them would be SIGBUS) and the copying read reports the damage.
+TEST_F(MappedChunkStoreTest, FileTruncatedWhileMappedIsDataLossNotACrash) {
+  ASSERT_NO_FATAL_FAILURE(OpenWithArena(2));
+  const std::string data = Pattern(4 * kBlock, 11);
+  ASSERT_TRUE(WriteChunk(11, data).ok());
+  ASSERT_TRUE(ReadRange(11, 0, data.size()).ok());
+  auto mapped = store_->ReadMapped(11, 3 * kBlock, 10);
+  ASSERT_TRUE(mapped.ok()) << mapped.status();
+  ASSERT_TRUE(mapped->has_value());
+  (*mapped)->Release();
+  ASSERT_EQ(::truncate(ChunkFile(root_ + "/a", 11).c_str(), kChunkHeaderBytes + kBlock), 0);
+  auto cut = store_->ReadMapped(11, 3 * kBlock, 10);
+  ASSERT_TRUE(cut.ok()) << cut.status();
+  EXPECT_FALSE(cut->has_value());
+  auto copied = ReadRange(11, 3 * kBlock, 10);
+  EXPECT_EQ(copied.status().code(), absl::StatusCode::kDataLoss) << copied.status();
+  auto intact = store_->ReadMapped(11, 0, 10);  // still in the file
+  ASSERT_TRUE(intact.ok()) << intact.status();
+  ASSERT_TRUE(intact->has_value());
+  EXPECT_TRUE(std::string((*intact)->data, 10) == data.substr(0, 10));
+  (*intact)->Release();
+}
+
 TEST_F(ChunkStoreTest, WithoutAnArenaNothingIsMapped) {
   Open();
   ASSERT_TRUE(WriteChunk(10, Pattern(100, 10)).ok());
