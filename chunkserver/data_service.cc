@@ -17,10 +17,13 @@ using dataplane::Reply;
 // which count themselves here, so Stop() can wait for them without the
 // last one touching the service after it is gone.
 struct DataService::Gate {
-  absl::Mutex mu;  // Lock order: before DataService::mu_.
+  absl::Mutex mu;  // Never held while calling into the service.
   DataService* service ABSL_GUARDED_BY(mu) = nullptr;
+  // Requests inside Accept() now (the handler does not hold `mu` while it
+  // runs: a read served there may complete, and count down, at once).
+  int accepting ABSL_GUARDED_BY(mu) = 0;
   // Completions still to run that use the service (forwards of writes,
-  // async read replies); Stop() waits for them.
+  // async read replies); Stop() waits for them and for `accepting`.
   int callbacks_in_flight ABSL_GUARDED_BY(mu) = 0;
 };
 
@@ -97,9 +100,16 @@ absl::StatusOr<std::unique_ptr<DataService>> DataService::Start(
   }
   endpoint->SetRequestHandler(
       [gate = service->gate_](std::unique_ptr<fabric::IncomingRequest> r) {
-        absl::MutexLock lock(&gate->mu);
-        if (gate->service != nullptr) {
-          gate->service->Accept(std::move(r));
+        DataService* accepting = nullptr;
+        {
+          absl::MutexLock lock(&gate->mu);
+          accepting = gate->service;
+          if (accepting != nullptr) ++gate->accepting;
+        }
+        if (accepting != nullptr) {
+          accepting->Accept(std::move(r));
+          absl::MutexLock lock(&gate->mu);  // the service may stop after this
+          --gate->accepting;
           return;
         }
         std::string reply;
@@ -133,7 +143,10 @@ void DataService::Stop() {
   workers_.clear();
   absl::MutexLock lock(&gate_->mu);
   gate_->mu.Await(absl::Condition(
-      +[](int* n) { return *n == 0; }, &gate_->callbacks_in_flight));
+      +[](Gate* gate) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return gate->callbacks_in_flight == 0 && gate->accepting == 0;
+      },
+      gate_.get()));
 }
 
 DataServiceStats DataService::stats() {
@@ -195,8 +208,7 @@ void DataService::Accept(std::unique_ptr<fabric::IncomingRequest> request) {
 }
 
 bool DataService::TryReadInline(std::unique_ptr<fabric::IncomingRequest>& request,
-                                const dataplane::ReadRequest& read)
-    ABSL_NO_THREAD_SAFETY_ANALYSIS {  // gate_->mu is held by the handler
+                                const dataplane::ReadRequest& read) {
   if (options_.mapped_region == nullptr) return false;
   absl::StatusOr<std::optional<MappedRead>> mapped = store_->ReadMapped(
       read.chunk_id, read.offset, read.length, ChunkStore::MapMode::kOnlyIfMapped);
@@ -210,7 +222,10 @@ bool DataService::TryReadInline(std::unique_ptr<fabric::IncomingRequest>& reques
   counters_.reads++;
   counters_.zero_copy_reads++;
   counters_.inline_reads++;
-  ++gate_->callbacks_in_flight;
+  // Stop() cannot finish meanwhile: it waits for this Accept() too.
+  CountCallback();
+  // When the write cannot start, the completion runs right here (and
+  // counts down under gate_->mu, which is why the handler does not hold it).
   const char* data = (*mapped)->data;
   ReplyWithData(std::move(request), read, *options_.mapped_region, data,
                 **std::move(mapped));
