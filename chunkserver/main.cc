@@ -202,12 +202,19 @@ absl::Status Run(std::shared_ptr<Shutdown> shutdown) {
   }
   // Address space for the chunk files that zero-copy reads map: one slot
   // per open chunk, and some for chunks evicted while a read still sends.
+  // Without the address space (ulimit -v), reads copy.
   std::unique_ptr<MappingArena> arena;
+  std::string read_path = "reads copy through bounce buffers";
   if (absl::GetFlag(FLAGS_zero_copy_reads)) {
-    ASSIGN_OR_RETURN(arena, MappingArena::Reserve(
-                                kChunkHeaderBytes + store_options.max_chunk_bytes,
-                                store_options.max_open_chunks + 64));
-    store_options.mapping_arena = arena.get();
+    absl::StatusOr<std::unique_ptr<MappingArena>> reserved = MappingArena::Reserve(
+        kChunkHeaderBytes + store_options.max_chunk_bytes,
+        store_options.max_open_chunks + 64);
+    if (reserved.ok()) {
+      arena = *std::move(reserved);
+      store_options.mapping_arena = arena.get();
+    } else {
+      read_path = absl::StrCat(read_path, " (", reserved.status().message(), ")");
+    }
   }
   // Store: identity, scan, health check.
   ASSIGN_OR_RETURN(std::unique_ptr<ChunkStore> store,
@@ -231,7 +238,6 @@ absl::Status Run(std::shared_ptr<Shutdown> shutdown) {
   DataServiceOptions service_options;
   service_options.io_threads = absl::GetFlag(FLAGS_io_threads);
   service_options.queue_depth = absl::GetFlag(FLAGS_queue_depth);
-  std::string read_path = "reads copy through bounce buffers";
   if (arena != nullptr) {
     absl::StatusOr<const fabric::MemoryRegion*> region =
         RegisterMappingArena(*endpoint, *arena);
