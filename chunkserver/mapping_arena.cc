@@ -35,8 +35,9 @@ bool MappedFile::Resident(uint64_t offset, uint64_t length) const {
   const uint64_t first = offset / page * page;
   const uint64_t end = offset + length;
   const size_t pages = (end - first + page - 1) / page;
-  // One byte per page; a READ covers at most a few MiB.
-  constexpr size_t kMaxPagesOnStack = 1024;
+  // One byte per page; a READ covers at most 4 MiB + one 64 KiB block
+  // (1,040 pages of 4 KiB): no allocation on that path.
+  constexpr size_t kMaxPagesOnStack = 2048;
   unsigned char on_stack[kMaxPagesOnStack];
   std::vector<unsigned char> on_heap;
   unsigned char* vec = on_stack;

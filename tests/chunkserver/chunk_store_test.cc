@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/crc32c.h"
@@ -482,6 +483,14 @@ TEST(MappingArenaTest, SlotsAreReusedAndMappingsShowTheFile) {
   again->reset();
   ::close(fd);
   ::unlink(path.c_str());
+}
+
+TEST(MappingArenaTest, ReservationErrorsNameTheSize) {
+  auto huge = MappingArena::Reserve(size_t{1} << 40, size_t{1} << 20);  // 2^60 bytes
+  EXPECT_EQ(huge.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(absl::StrContains(huge.status().message(), "reserving 1152921504606846976 bytes"))
+      << huge.status();
+  EXPECT_EQ(MappingArena::Reserve(0, 4).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 class MappedChunkStoreTest : public ChunkStoreTest {
