@@ -52,7 +52,9 @@ class QueryRun {
   // The predicate whose index range holds the fewest keys, or -1.
   int ChoosePlan();
   // Handles one instance record; false when the reply is full.
-  bool Emit(const v1::DicomInstance& r, const std::string& position);
+  // `r` is the caller's scratch record (moved into the reply); `position`
+  // (the key it came from) becomes the cursor when the reply is full.
+  bool Emit(v1::DicomInstance& r, absl::string_view position);
   absl::Status ScanIndex(int plan, const std::string& resume);
   absl::Status ScanAll(const std::string& resume);
 
@@ -101,11 +103,11 @@ int QueryRun::ChoosePlan() {
   }
 }
 
-bool QueryRun::Emit(const v1::DicomInstance& r, const std::string& position) {
+bool QueryRun::Emit(v1::DicomInstance& r, absl::string_view position) {
   reply_.set_examined(reply_.examined() + 1);
   if (!dicom::MatchesAll(predicates_, r)) return true;
   if (request_.level() == v1::DICOM_LEVEL_INSTANCE) {
-    *reply_.add_instances() = r;
+    reply_.add_instances()->Swap(&r);
     if (static_cast<uint32_t>(reply_.instances_size()) >= limit_) {
       reply_.set_cursor(absl::StrCat(std::string(1, plan_), position));
       return false;
@@ -134,7 +136,9 @@ absl::Status QueryRun::ScanAll(const std::string& resume) {
       return absl::DataLossError(absl::StrCat("query: cannot decode instance record ",
                                               it->key().ToString()));
     }
-    if (!Emit(r, it->key().ToString())) return absl::OkStatus();
+    if (!Emit(r, absl::string_view(it->key().data(), it->key().size()))) {
+      return absl::OkStatus();
+    }
   }
   return FromRocksStatus(it->status(), "query: scanning instances");
 }
