@@ -501,16 +501,21 @@ absl::Status ChunkStore::CheckRange(const OpenChunk& chunk, uint64_t offset,
   return absl::OkStatus();
 }
 
+ChunkStore::BlockSpan ChunkStore::CoveringBlocks(const OpenChunk& chunk,
+                                                 uint64_t offset, uint64_t length) {
+  const uint64_t first_block = offset / kChunkBlockBytes;
+  const uint64_t start = first_block * kChunkBlockBytes;
+  return BlockSpan{first_block, start,
+                   std::min(chunk.header.length, start + CoveringBytes(offset, length))};
+}
+
 absl::StatusOr<const char*> ChunkStore::Read(uint64_t id, uint64_t offset,
                                              uint64_t length, char* buffer,
                                              size_t buffer_size) {
   ASSIGN_OR_RETURN(std::shared_ptr<OpenChunk> chunk, GetOpenChunk(id));
   RETURN_IF_ERROR(CheckRange(*chunk, offset, length));
   if (length == 0) return buffer;
-  const uint64_t first_block = offset / kChunkBlockBytes;
-  const uint64_t start = first_block * kChunkBlockBytes;
-  const uint64_t end =
-      std::min(chunk->header.length, start + CoveringBytes(offset, length));
+  const auto [first_block, start, end] = CoveringBlocks(*chunk, offset, length);
   if (buffer_size < end - start) {
     return absl::InvalidArgumentError(
         absl::StrCat("reading chunk ", id, ": buffer of ", buffer_size,
@@ -556,10 +561,7 @@ absl::StatusOr<std::optional<MappedRead>> ChunkStore::ReadMapped(
   }
   RETURN_IF_ERROR(CheckRange(*chunk, offset, length));
   if (mapping == nullptr || length == 0) return std::nullopt;
-  const uint64_t first_block = offset / kChunkBlockBytes;
-  const uint64_t start = first_block * kChunkBlockBytes;
-  const uint64_t end =
-      std::min(chunk->header.length, start + CoveringBytes(offset, length));
+  const auto [first_block, start, end] = CoveringBlocks(*chunk, offset, length);
   // Touching a page that is not cached would read the disk through the
   // mapping, where an I/O error is SIGBUS: such ranges go through Read().
   if (!mapping->Resident(kChunkHeaderBytes + start, end - start)) {

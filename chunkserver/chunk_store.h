@@ -204,6 +204,13 @@ class ChunkStore {
   absl::Status FinishSeal(PendingChunk& pending, const std::string& header);
   absl::Status VerifyBlocks(const OpenChunk& chunk, uint64_t first_block,
                             const char* data, uint64_t bytes);
+  // The whole checksum blocks covering [offset, offset+length): the first
+  // one's index, and the chunk's byte range [start, end) they span.
+  struct BlockSpan {
+    uint64_t first_block, start, end;
+  };
+  static BlockSpan CoveringBlocks(const OpenChunk& chunk, uint64_t offset,
+                                  uint64_t length);
   // kOutOfRange unless [offset, offset+length) lies inside the chunk.
   static absl::Status CheckRange(const OpenChunk& chunk, uint64_t offset,
                                  uint64_t length);
