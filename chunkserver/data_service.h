@@ -145,8 +145,11 @@ class DataService {
   void Accept(std::unique_ptr<fabric::IncomingRequest> request);
   void WorkerLoop();
   void Serve(Work& work);
-  // Reads into a pool buffer and posts the RMA write; the completion (on
-  // the progress thread) returns the buffer, so the worker moves on at once.
+  // Worker: sends the bytes from the chunk file's mapping when they are
+  // cached (opening and mapping the file if need be), else reads them into
+  // a pool buffer; then posts the RMA write. The completion (on the
+  // progress thread) releases the mapping or the buffer, so the worker
+  // moves on at once.
   void ServeRead(std::unique_ptr<fabric::IncomingRequest> request,
                  const dataplane::ReadRequest& read);
   // Progress thread: serves a READ of an open, mapped chunk whose pages are

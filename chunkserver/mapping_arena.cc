@@ -22,6 +22,16 @@ size_t PageBytes() {
   return page;
 }
 
+// The whole pages covering [offset, offset+length) of a `size`-byte
+// mapping: [first, end), first page-aligned, end clipped to `size`.
+struct PageSpan {
+  uint64_t first, end;
+};
+PageSpan PagesCovering(uint64_t offset, uint64_t length, size_t size) {
+  const size_t page = PageBytes();
+  return PageSpan{offset / page * page, std::min<uint64_t>(offset + length, size)};
+}
+
 }  // namespace
 
 // ----------------------------------------------------------- MappedFile
@@ -31,10 +41,8 @@ MappedFile::~MappedFile() { arena_->Release(slot_); }
 bool MappedFile::Resident(uint64_t offset, uint64_t length) const {
   if (length == 0) return true;
   if (offset > size_ || length > size_ - offset) return false;
-  const size_t page = PageBytes();
-  const uint64_t first = offset / page * page;
-  const uint64_t end = offset + length;
-  const size_t pages = (end - first + page - 1) / page;
+  const auto [first, end] = PagesCovering(offset, length, size_);
+  const size_t pages = (end - first + PageBytes() - 1) / PageBytes();
   // One byte per page; a READ covers at most 4 MiB + one 64 KiB block
   // (1,040 pages of 4 KiB): no allocation on that path.
   constexpr size_t kMaxPagesOnStack = 2048;
@@ -56,9 +64,7 @@ bool MappedFile::Resident(uint64_t offset, uint64_t length) const {
 
 void MappedFile::DropPages(uint64_t offset, uint64_t length) const {
   if (length == 0 || offset >= size_) return;
-  const size_t page = PageBytes();
-  const uint64_t first = offset / page * page;
-  const uint64_t end = std::min<uint64_t>(offset + length, size_);
+  const auto [first, end] = PagesCovering(offset, length, size_);
   madvise(const_cast<char*>(data_) + first, end - first, MADV_DONTNEED);
 }
 
