@@ -21,6 +21,7 @@
 #include "meta/store/meta_store.h"
 #ifdef MEDFS_META_WITH_METRICS
 #include "common/metrics/metrics.h"
+#include "meta/service/rpc_metrics.h"
 #endif
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:9400",
@@ -118,6 +119,14 @@ int Main() {
   MetaServiceImpl service(store->get());
   DicomServiceImpl dicom_service(store->get());
   grpc::ServerBuilder builder;
+#ifdef MEDFS_META_WITH_METRICS
+  MetricsRegistry registry;
+  RpcMetrics rpc_metrics(&registry, {v1::MetaService::service_full_name(),
+                                     v1::DicomService::service_full_name()});
+  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
+    builder.experimental().SetInterceptorCreators(rpc_metrics.InterceptorCreators());
+  }
+#endif
   int port = 0;
   std::string listen = absl::GetFlag(FLAGS_listen);
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
@@ -138,7 +147,6 @@ int Main() {
     listen = absl::StrCat(listen.substr(0, listen.rfind(':')), ":", port);
   }
 #ifdef MEDFS_META_WITH_METRICS
-  MetricsRegistry registry;
   std::unique_ptr<MetricsHttpServer> metrics = StartMetrics(&registry, store->get());
 #endif
   auto status = (*store)->ClusterStatus();
