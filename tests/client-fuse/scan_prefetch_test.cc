@@ -76,10 +76,10 @@ class ScanPrefetchTest : public ::testing::Test {
     read = absl::StatusOr<ReadResult>();  // drop the holds before release
     fs_->Release(opened->file);
     const absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (fs_->scan_prefetch_stats().listings_in_flight > 0 && absl::Now() < deadline) {
+    while (fs_->scan_prefetch_stats().tasks_in_flight > 0 && absl::Now() < deadline) {
       absl::SleepFor(absl::Milliseconds(1));
     }
-    EXPECT_EQ(fs_->scan_prefetch_stats().listings_in_flight, 0u);
+    EXPECT_EQ(fs_->scan_prefetch_stats().tasks_in_flight, 0u);
     return data;
   }
 
@@ -97,8 +97,8 @@ TEST_F(ScanPrefetchTest, FolderReadInNameOrderIsServedFromPrefetchedFiles) {
   EXPECT_EQ(stats.used, static_cast<uint64_t>(kFiles - 3));
   EXPECT_EQ(stats.prefetched, stats.used);
   EXPECT_EQ(stats.dropped, 0u);
-  // One listing per half window.
-  EXPECT_LE(stats.listings, static_cast<uint64_t>((kFiles - 3) / 4 + 2));
+  // The folder is shorter than one listing ahead (list_ahead, 64 entries).
+  EXPECT_EQ(stats.listings, 1u);
 }
 
 TEST_F(ScanPrefetchTest, FileRewrittenAfterItWasPrefetchedReadsTheNewVersion) {
@@ -157,6 +157,42 @@ TEST_F(ScanPrefetchTest, NamesChangedOnThisMountAreNotAnsweredFromTheListing) {
   ASSERT_TRUE(rewritten.ok()) << rewritten.status();
   EXPECT_EQ(rewritten->size(), Content(9, 7).size());
   EXPECT_EQ(ReadThrough(9), Content(9, 7));
+}
+
+// A window of two files loaded ahead: most listed files are only listed
+// while the reader is further back.
+class ScanPrefetchNarrowWindowTest : public ScanPrefetchTest {
+ protected:
+  ScanPrefetchNarrowWindowTest() { files_ahead_ = 2; }
+};
+
+TEST_F(ScanPrefetchNarrowWindowTest, ListedFilesAreLoadedAsTheReaderComesCloser) {
+  for (int i = 0; i < kFiles; ++i) ASSERT_EQ(ReadThrough(i), Content(i, 0)) << i;
+  const ScanPrefetchStats stats = fs_->scan_prefetch_stats();
+  EXPECT_EQ(stats.listings, 1u);  // one listing, loads in windows of two
+  EXPECT_EQ(stats.used, static_cast<uint64_t>(kFiles - 3));
+  EXPECT_EQ(stats.dropped, 0u);
+}
+
+TEST_F(ScanPrefetchNarrowWindowTest, ListedButNotLoadedFilesAnswerLookupsUntilChangedHere) {
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(ReadThrough(i), Content(i, 0));
+  ASSERT_EQ(fs_->scan_prefetch_stats().listings, 1u);
+  const uint64_t before = client_.lookup_calls();
+  auto listed = fs_->Lookup(dir_, Name(15));  // listed, far beyond the loaded two
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(listed->id(), inodes_[15]);
+  EXPECT_EQ(listed->size(), Content(15, 0).size());
+  EXPECT_EQ(client_.lookup_calls(), before);
+  // Rewritten on this mount (generation 13: a longer content): the
+  // listing no longer answers for it.
+  ASSERT_NO_FATAL_FAILURE(Write(15, 13));
+  auto rewritten = fs_->Lookup(dir_, Name(15));
+  ASSERT_TRUE(rewritten.ok()) << rewritten.status();
+  EXPECT_EQ(rewritten->size(), Content(15, 13).size());
+  EXPECT_NE(rewritten->content_version(), listed->content_version());
+  for (int i = 3; i < kFiles; ++i) {
+    ASSERT_EQ(ReadThrough(i), Content(i, i == 15 ? 13 : 0)) << i;
+  }
 }
 
 class ScanPrefetchOffTest : public ScanPrefetchTest {
