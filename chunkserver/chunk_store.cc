@@ -637,6 +637,11 @@ absl::StatusOr<StoreUsage> ChunkStore::Usage() {
   return usage;
 }
 
+size_t ChunkStore::chunk_count() {
+  absl::MutexLock lock(&mu_);
+  return index_.size();
+}
+
 size_t ChunkStore::open_chunk_count() {
   absl::MutexLock lock(&mu_);
   return open_.size();

@@ -165,6 +165,8 @@ class ChunkStore {
   std::vector<uint64_t> ListChunks();
   // Capacity and free space of the folders, sealed chunk count.
   absl::StatusOr<StoreUsage> Usage();
+  // Sealed chunks stored.
+  size_t chunk_count();
   // Sealed chunks whose files are currently open (the fd cache).
   size_t open_chunk_count();
 

@@ -29,6 +29,7 @@
 #include "chunkserver/file_system.h"
 #include "chunkserver/mapping_arena.h"
 #include "chunkserver/meta_link.h"
+#include "chunkserver/server_metrics.h"
 #include "common/fabric/buffer_pool.h"
 #include "common/fabric/endpoint.h"
 #include "common/logging.h"
@@ -137,17 +138,7 @@ std::unique_ptr<MetricsHttpServer> StartMetrics(MetricsRegistry* registry,
                                                 DataService* service) {
   const int port = absl::GetFlag(FLAGS_metrics_port);
   if (port < 0) return nullptr;
-  registry->AddGaugeFunction("medfs_chunkserver_chunks", "Sealed chunks stored.",
-                             [store] { return store->ListChunks().size(); });
-  registry->AddGaugeFunction("medfs_chunkserver_read_bytes",
-                             "Bytes served to readers.",
-                             [service] { return service->stats().read_bytes; });
-  registry->AddGaugeFunction("medfs_chunkserver_write_bytes",
-                             "Bytes stored by writes.",
-                             [service] { return service->stats().write_bytes; });
-  registry->AddGaugeFunction(
-      "medfs_chunkserver_busy_replies", "Requests refused as busy.",
-      [service] { return service->stats().busy_replies; });
+  RegisterServerMetrics(registry, store, service);
   auto server =
       MetricsHttpServer::Start(registry, absl::GetFlag(FLAGS_listen_host), port);
   if (!server.ok()) {

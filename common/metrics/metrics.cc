@@ -81,6 +81,15 @@ void MetricsRegistry::AddGaugeFunction(std::string name, std::string help,
   e.read = std::move(read);
 }
 
+void MetricsRegistry::AddCounterFunction(std::string name, std::string help,
+                                         std::function<double()> read,
+                                         std::string labels) {
+  absl::MutexLock lock(&mu_);
+  Entry& e = Add(Kind::kCounterFunction, std::move(name), std::move(help),
+                 std::move(labels));
+  e.read = std::move(read);
+}
+
 namespace {
 
 std::string WithLabels(const std::string& name, const std::string& labels,
@@ -98,7 +107,7 @@ std::string MetricsRegistry::Render() const {
   std::string last_name;
   for (const auto& e : entries_) {
     static constexpr const char* kTypes[] = {"counter", "gauge", "histogram",
-                                             "gauge"};
+                                             "gauge", "counter"};
     if (e->name != last_name) {
       absl::StrAppend(&out, "# HELP ", e->name, " ", e->help, "\n# TYPE ",
                       e->name, " ", kTypes[static_cast<int>(e->kind)], "\n");
@@ -114,6 +123,7 @@ std::string MetricsRegistry::Render() const {
                         e->gauge->value(), "\n");
         break;
       case Kind::kGaugeFunction:
+      case Kind::kCounterFunction:
         absl::StrAppend(&out, WithLabels(e->name, e->labels), " ",
                         absl::StrFormat("%.17g", e->read()), "\n");
         break;

@@ -88,12 +88,16 @@ class MetricsRegistry {
   // must be cheap and thread safe.
   void AddGaugeFunction(std::string name, std::string help,
                         std::function<double()> read, std::string labels = "");
+  // A counter kept elsewhere (a component's own statistics), read when
+  // scraped; `read` as for AddGaugeFunction, and must never decrease.
+  void AddCounterFunction(std::string name, std::string help,
+                          std::function<double()> read, std::string labels = "");
 
   // The Prometheus text exposition format (version 0.0.4).
   std::string Render() const;
 
  private:
-  enum class Kind { kCounter, kGauge, kHistogram, kGaugeFunction };
+  enum class Kind { kCounter, kGauge, kHistogram, kGaugeFunction, kCounterFunction };
   struct Entry {
     Kind kind;
     std::string name;

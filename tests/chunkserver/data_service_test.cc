@@ -15,10 +15,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
+#include "chunkserver/server_metrics.h"
 #include "common/crc32c.h"
 #include "common/dataplane/protocol.h"
 #include "common/fabric/buffer_pool.h"
 #include "common/fabric/endpoint.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/pattern.h"
 #include "tests/chunkserver/fault_file_system.h"
@@ -32,6 +34,8 @@ constexpr uint64_t kBlock = dataplane::kBlockBytes;
 constexpr absl::Duration kTimeout = absl::Seconds(20);
 
 using ::medfs::testing::Pattern;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 fabric::EndpointOptions LoopbackOptions() {
   fabric::EndpointOptions options;
@@ -345,6 +349,31 @@ TEST_F(DataServiceTest, WriteThroughAChainOfTwoServers) {
   ASSERT_TRUE(deleted.ok());
   EXPECT_TRUE(deleted->status().ok()) << deleted->status();
   EXPECT_FALSE(servers_[1]->store->Stat(5).exists);
+}
+
+// The /metrics of a server (chunkserver/server_metrics.h) follow what it
+// served: a chained WRITE (sealed), two READs, a malformed request.
+TEST_F(DataServiceTest, MetricsCountWhatTheServerDid) {
+  MetricsRegistry registry;
+  RegisterServerMetrics(&registry, servers_[0]->store.get(), servers_[0]->service.get());
+  const std::string data = Pattern(3 * kBlock + 5, 4);
+  auto written = Write(0, 6, data, {LinkTo(1)});
+  ASSERT_TRUE(written.ok() && written->status().ok());
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(Read(0, 6, 0, data.size()).ok());
+  ASSERT_TRUE(CallRaw(0, std::string("\x01")).ok());
+  const std::string text = registry.Render();
+  EXPECT_THAT(text, HasSubstr("medfs_chunkserver_chunks 1\n"));
+  EXPECT_THAT(text, HasSubstr("medfs_chunkserver_requests_total{op=\"read\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("medfs_chunkserver_requests_total{op=\"write\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr(absl::StrCat("medfs_chunkserver_read_bytes_total ",
+                                           2 * data.size(), "\n")));
+  EXPECT_THAT(text, HasSubstr(absl::StrCat("medfs_chunkserver_write_bytes_total ",
+                                           data.size(), "\n")));
+  EXPECT_THAT(text, HasSubstr("medfs_chunkserver_seals_total 1\n"));
+  EXPECT_THAT(text, HasSubstr("medfs_chunkserver_malformed_requests_total 1\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE medfs_chunkserver_write_seconds_total counter\n"));
+  EXPECT_THAT(text, HasSubstr("medfs_chunkserver_write_seconds_total{stage=\"seal\"} "));
+  EXPECT_THAT(text, Not(HasSubstr("medfs_chunkserver_capacity_bytes 0\n")));
 }
 
 TEST_F(DataServiceTest, DownstreamFailureIsUnavailableNamingTheServer) {

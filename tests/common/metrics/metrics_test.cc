@@ -38,13 +38,15 @@ TEST(MetricsRegistryTest, RendersEveryKind) {
   registry.AddCounter("medfs_reads_total", "Reads.")->Increment(3);
   registry.AddGauge("medfs_open", "Open.", "dir=\"/a\"")->Set(-2);
   registry.AddGaugeFunction("medfs_answer", "Answer.", [] { return 42.0; });
+  registry.AddCounterFunction("medfs_served_total", "Served.", [] { return 7.0; });
   Histogram* latency = registry.AddHistogram("medfs_latency_seconds", "Latency.");
   latency->Observe(0.000001);
   latency->Observe(100.0);
   const std::string text = registry.Render();
   EXPECT_THAT(text, HasSubstr("# TYPE medfs_reads_total counter\nmedfs_reads_total 3\n"));
   EXPECT_THAT(text, HasSubstr("medfs_open{dir=\"/a\"} -2\n"));
-  EXPECT_THAT(text, HasSubstr("medfs_answer 42\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE medfs_answer gauge\nmedfs_answer 42\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE medfs_served_total counter\nmedfs_served_total 7\n"));
   EXPECT_THAT(text, HasSubstr("medfs_latency_seconds_bucket{le=\"1e-05\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("medfs_latency_seconds_bucket{le=\"+Inf\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("medfs_latency_seconds_count 2\n"));
