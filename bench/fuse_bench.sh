@@ -10,8 +10,11 @@
 # SMALL_DIRS (40), STAT_FILES (20000), STAT_DIRS (100), PEERS (passthrough,moosefs)
 # Caches are dropped (echo 3 > /proc/sys/vm/drop_caches) before every read
 # workload; on one machine that empties the servers' page cache too, so the
-# small-file reads run twice more as warmsrv_t1/t8 with only the client's
-# cache dropped (posix_fadvise DONTNEED of every file through the mount).
+# small-file reads run twice more as warmsrv_t1/t8 with the servers' stored
+# files read into the page cache (as readers on other nodes would leave
+# them; medfs chunkservers do not cache what the mount reads, since the
+# mount caches it) and only the client's cache dropped (posix_fadvise
+# DONTNEED of every file through the mount).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -92,6 +95,15 @@ start_moosefs() { "$here/setup-peers.sh" start "$root/mfs"; }
 # The client side's CPU (the FUSE daemon: medfs-mount, mfsmount, the
 # passthrough) per file read: on a cluster the servers run elsewhere, and
 # this is what a training node pays.
+# The files a system's servers store (read into the page cache for warmsrv).
+server_files() {
+  case $1 in
+    medfs) echo "$root/medfs/cs0 $root/medfs/cs1 $root/medfs/cs2" ;;
+    passthrough) echo "$root/pt/backing" ;;
+    moosefs) echo "$root/mfs/cs0/data $root/mfs/cs1/data $root/mfs/cs2/data" ;;
+  esac
+}
+
 client_pid() {
   case $1 in
     medfs) echo "$medfs_mount_pid" ;;
@@ -125,6 +137,7 @@ run_suite() {  # NAME MOUNT
   drop; record "$work" readfiles "$mnt/bench/small" 8
   # The same with only the client's cache dropped, as on a cluster where the
   # chunkservers are other machines whose page cache holds the dataset.
+  find $(server_files "$name") -type f -exec cat {} + > /dev/null
   "$work" evict "$mnt/bench/small" > /dev/null; record "$work" readfiles "$mnt/bench/small" 1 warmsrv
   "$work" evict "$mnt/bench/small" > /dev/null; record "$work" readfiles "$mnt/bench/small" 8 warmsrv
   mkdir -p "$mnt/bench/meta"

@@ -511,7 +511,8 @@ ChunkStore::BlockSpan ChunkStore::CoveringBlocks(const OpenChunk& chunk,
 
 absl::StatusOr<const char*> ChunkStore::Read(uint64_t id, uint64_t offset,
                                              uint64_t length, char* buffer,
-                                             size_t buffer_size) {
+                                             size_t buffer_size, Caching caching,
+                                             bool* read_around_cache_out) {
   ASSIGN_OR_RETURN(std::shared_ptr<OpenChunk> chunk, GetOpenChunk(id));
   RETURN_IF_ERROR(CheckRange(*chunk, offset, length));
   if (length == 0) return buffer;
@@ -521,9 +522,29 @@ absl::StatusOr<const char*> ChunkStore::Read(uint64_t id, uint64_t offset,
         absl::StrCat("reading chunk ", id, ": buffer of ", buffer_size,
                      " bytes, ", end - start, " needed"));
   }
-  RETURN_IF_ERROR(Annotate(
-      chunk->file->ReadAt(kChunkHeaderBytes + start, buffer, end - start),
-      absl::StrCat("reading chunk ", id, " on ", dirs_[chunk->dir])));
+  const std::string where = absl::StrCat("reading chunk ", id, " on ", dirs_[chunk->dir]);
+  // Reading around the page cache may fill the buffer up to the next
+  // alignment boundary.
+  const size_t capacity = buffer_size / kDirectIoAlignment * kDirectIoAlignment;
+  const bool can_read_around =
+      caching == Caching::kBypassWhenNotCached && options_.mapping_arena != nullptr &&
+      reinterpret_cast<uintptr_t>(buffer) % kDirectIoAlignment == 0 &&
+      capacity >= (end - start + kDirectIoAlignment - 1) / kDirectIoAlignment * kDirectIoAlignment;
+  bool read_around_cache = false;
+  if (can_read_around) {
+    const MappedFile* mapping = MappingOf(*chunk);
+    if (mapping != nullptr && !mapping->Resident(kChunkHeaderBytes + start, end - start)) {
+      absl::StatusOr<bool> around = chunk->file->ReadAroundCacheAt(
+          kChunkHeaderBytes + start, buffer, end - start, capacity);
+      RETURN_IF_ERROR(Annotate(around.status(), where));
+      read_around_cache = *around;
+    }
+  }
+  if (!read_around_cache) {
+    RETURN_IF_ERROR(Annotate(
+        chunk->file->ReadAt(kChunkHeaderBytes + start, buffer, end - start), where));
+  }
+  if (read_around_cache_out != nullptr) *read_around_cache_out = read_around_cache;
   RETURN_IF_ERROR(VerifyBlocks(*chunk, first_block, buffer, end - start));
   return buffer + (offset - start);
 }

@@ -135,12 +135,29 @@ class ChunkStore {
 
   // Bytes of buffer Read() needs for a range: the whole blocks covering it.
   static size_t CoveringBytes(uint64_t offset, uint64_t length);
+  // How Read() treats the page cache.
+  enum class Caching {
+    // Read through it (it serves what it holds and keeps what is read).
+    kUsePageCache,
+    // For a reader that keeps the bytes in a cache of its own: when the
+    // store can tell the covering blocks are not in the page cache (it has
+    // a mapping arena), read them around it (O_DIRECT), neither filling it
+    // with a second copy of what the reader caches nor spending the copy;
+    // otherwise, or where the file system has no direct I/O, as
+    // kUsePageCache.
+    kBypassWhenNotCached,
+  };
   // Reads [offset, offset+length) of sealed chunk `id`: reads the covering
-  // blocks into `buffer` (at least CoveringBytes() bytes), verifies each
-  // and returns where the requested bytes start inside `buffer`.
+  // blocks into `buffer` (at least CoveringBytes() bytes, aligned to
+  // kDirectIoAlignment for kBypassWhenNotCached to read around the cache),
+  // verifies each and returns where the requested bytes start inside
+  // `buffer`. `read_around_cache` (optional) tells whether the blocks
+  // were read around the page cache.
   absl::StatusOr<const char*> Read(uint64_t id, uint64_t offset,
                                    uint64_t length, char* buffer,
-                                   size_t buffer_size);
+                                   size_t buffer_size,
+                                   Caching caching = Caching::kUsePageCache,
+                                   bool* read_around_cache = nullptr);
   // As Read(), but without a copy: when the store has a mapping arena and
   // every page of the covering blocks is in the page cache, verifies the
   // blocks where they lie, in the chunk file's mapping, and returns the

@@ -160,6 +160,7 @@ DataServiceStats DataService::stats() {
   s.read_bytes = counters_.read_bytes.load();
   s.zero_copy_reads = counters_.zero_copy_reads.load();
   s.inline_reads = counters_.inline_reads.load();
+  s.around_cache_reads = counters_.around_cache_reads.load();
   s.write_bytes = counters_.write_bytes.load();
   s.busy_replies = counters_.busy_replies.load();
   s.malformed = counters_.malformed.load();
@@ -298,9 +299,16 @@ void DataService::ServeRead(std::unique_ptr<fabric::IncomingRequest> request,
   }
   absl::StatusOr<fabric::PooledBuffer> buffer = AcquireBuffer(read.chunk_id);
   if (!buffer.ok()) return SendStatus(*request, Op::kRead, buffer.status());
-  absl::StatusOr<const char*> data = store_->Read(
-      read.chunk_id, read.offset, read.length, buffer->data(), buffer->size());
+  const ChunkStore::Caching caching =
+      read.cached_by_reader() && !options_.page_cache_for_caching_readers
+          ? ChunkStore::Caching::kBypassWhenNotCached
+          : ChunkStore::Caching::kUsePageCache;
+  bool around_cache = false;
+  absl::StatusOr<const char*> data =
+      store_->Read(read.chunk_id, read.offset, read.length, buffer->data(), buffer->size(),
+                   caching, &around_cache);
   if (!data.ok()) return SendStatus(*request, Op::kRead, data.status());
+  if (around_cache) counters_.around_cache_reads++;
   const fabric::MemoryRegion& region = buffer->region();
   CountCallback();
   ReplyWithData(std::move(request), read, region, *data, *std::move(buffer));

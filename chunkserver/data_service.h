@@ -67,6 +67,12 @@ struct DataServiceOptions {
   // registered with the endpoint; nullptr: every READ copies through a
   // bounce buffer. Not owned.
   const fabric::MemoryRegion* mapped_region = nullptr;
+  // READs flagged kReadCachedByReader (from a reader that caches the bytes
+  // itself, such as the FUSE mount) of blocks this server does not have
+  // cached: false (default) reads them around the page cache (O_DIRECT:
+  // no second copy cached here, no copy out of the cache); true reads them
+  // through it like any other READ.
+  bool page_cache_for_caching_readers = false;
 };
 
 struct DataServiceStats {
@@ -75,6 +81,7 @@ struct DataServiceStats {
   uint64_t read_bytes = 0;     // bytes written into readers' buffers
   uint64_t zero_copy_reads = 0;  // READs sent straight from the page cache
   uint64_t inline_reads = 0;     // of those, served on the progress thread
+  uint64_t around_cache_reads = 0;  // READs read around the page cache
   uint64_t write_bytes = 0;    // bytes stored by successful WRITEs
   uint64_t busy_replies = 0;   // requests refused with "busy"
   uint64_t malformed = 0;      // requests that did not decode
@@ -132,7 +139,7 @@ class DataService {
   struct Gate;
   struct Counters {
     std::atomic<uint64_t> reads{0}, writes{0}, read_bytes{0}, zero_copy_reads{0},
-        inline_reads{0}, write_bytes{0},
+        inline_reads{0}, around_cache_reads{0}, write_bytes{0},
         busy_replies{0}, malformed{0}, errors{0};
     std::atomic<uint64_t> write_queue_us{0}, write_pull_us{0},
         write_store_us{0}, write_seal_us{0}, write_forward_us{0}, seals{0};

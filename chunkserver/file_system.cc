@@ -11,6 +11,7 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/status.h"
 
 namespace medfs::chunkserver {
@@ -24,7 +25,39 @@ class PosixFile final : public ChunkFile {
  public:
   PosixFile(int fd, std::string path, bool direct = false)
       : fd_(fd), path_(std::move(path)), direct_(direct) {}
-  ~PosixFile() override { ::close(fd_); }
+  ~PosixFile() override {
+    ::close(fd_);
+    if (around_cache_fd_ >= 0) ::close(around_cache_fd_);
+  }
+
+  absl::StatusOr<bool> ReadAroundCacheAt(uint64_t offset, void* data, size_t length,
+                                         size_t capacity) override {
+    const size_t rounded = (length + kDirectIoAlignment - 1) / kDirectIoAlignment *
+                           kDirectIoAlignment;
+    if (offset % kDirectIoAlignment != 0 || capacity < rounded ||
+        reinterpret_cast<uintptr_t>(data) % kDirectIoAlignment != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "reading ", path_, " around the page cache: ", length, " bytes at ", offset,
+          " into ", capacity, " are not aligned to ", kDirectIoAlignment));
+    }
+    const int fd = AroundCacheFd();
+    if (fd < 0) return false;
+    char* p = static_cast<char*>(data);
+    size_t done = 0;
+    while (done < length) {
+      ssize_t n = ::pread(fd, p + done, rounded - done, static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EINVAL && done == 0) return false;  // no direct I/O here
+      if (n < 0) return PathError("pread (direct)", path_);
+      if (n == 0 || (static_cast<size_t>(n) % kDirectIoAlignment != 0 &&
+                     done + n < length)) {
+        return absl::DataLossError(absl::StrCat("pread ", path_, ": short read at offset ",
+                                                offset + done + n));
+      }
+      done += n;
+    }
+    return true;
+  }
 
   absl::Status ReadAt(uint64_t offset, void* data, size_t length) override {
     char* p = static_cast<char*>(data);
@@ -94,9 +127,22 @@ class PosixFile final : public ChunkFile {
   const std::string& path() const override { return path_; }
 
  private:
+  // A second descriptor of the file, opened with O_DIRECT on first use;
+  // -1 when the file system refuses it.
+  int AroundCacheFd() {
+    absl::MutexLock lock(&around_cache_mu_);
+    if (around_cache_fd_ == kNotOpened) {
+      around_cache_fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+    }
+    return around_cache_fd_;
+  }
+
+  static constexpr int kNotOpened = -2;
   const int fd_;
   const std::string path_;
   const bool direct_;
+  absl::Mutex around_cache_mu_;
+  int around_cache_fd_ ABSL_GUARDED_BY(around_cache_mu_) = kNotOpened;
 };
 
 class PosixFileSystemImpl final : public ChunkFileSystem {

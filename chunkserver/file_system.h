@@ -35,6 +35,17 @@ class ChunkFile {
   // Reads exactly `length` bytes at `offset`. A short read (end of file) is
   // kDataLoss "<path>: short read".
   virtual absl::Status ReadAt(uint64_t offset, void* data, size_t length) = 0;
+  // Reads at least `length` bytes at `offset` around the page cache
+  // (O_DIRECT): the cache is neither used nor filled. REQUIRES: offset and
+  // data aligned to kDirectIoAlignment, and `capacity` (bytes writable at
+  // `data`) at least `length` rounded up to it: the read may fill that much.
+  // false (not an error) when the file cannot be read that way (a file
+  // system without direct I/O, or this default): read it with ReadAt.
+  // A short read (end of file before `length`) is kDataLoss.
+  virtual absl::StatusOr<bool> ReadAroundCacheAt(uint64_t offset, void* data,
+                                                 size_t length, size_t capacity) {
+    return false;
+  }
   // Writes exactly `length` bytes at `offset`. REQUIRES: on a direct()
   // file, offset, length and data aligned to kDirectIoAlignment.
   virtual absl::Status WriteAt(uint64_t offset, const void* data,

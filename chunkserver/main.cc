@@ -58,6 +58,10 @@ ABSL_FLAG(bool, zero_copy_reads, true,
           "mapped into one registered arena) instead of copying it into a "
           "bounce buffer; only with providers whose registration pins no "
           "memory (tcp, shm, sockets), elsewhere reads copy");
+ABSL_FLAG(bool, page_cache_for_caching_readers, false,
+          "also keep in this server's page cache the blocks read for readers that "
+          "cache them themselves (the FUSE mount); default: when such blocks are not "
+          "cached here, read them around the page cache (O_DIRECT), no second copy");
 ABSL_FLAG(int32_t, metrics_port, -1,
           "port of the Prometheus /metrics endpoint on listen_host; "
           "-1: off, 0: any free port");
@@ -229,6 +233,8 @@ absl::Status Run(std::shared_ptr<Shutdown> shutdown) {
   DataServiceOptions service_options;
   service_options.io_threads = absl::GetFlag(FLAGS_io_threads);
   service_options.queue_depth = absl::GetFlag(FLAGS_queue_depth);
+  service_options.page_cache_for_caching_readers =
+      absl::GetFlag(FLAGS_page_cache_for_caching_readers);
   if (arena != nullptr) {
     absl::StatusOr<const fabric::MemoryRegion*> region =
         RegisterMappingArena(*endpoint, *arena);
@@ -277,7 +283,10 @@ absl::Status Run(std::shared_ptr<Shutdown> shutdown) {
                     << HumanBytes(usage.free_bytes) << " free) on "
                     << described << " via " << endpoint->provider()
                     << ", meta " << link_options.meta_address << "; "
-                    << read_path;
+                    << read_path
+                    << (service_options.page_cache_for_caching_readers || arena == nullptr
+                            ? ""
+                            : "; uncached blocks for caching readers read around the page cache");
     if (endpoint->provider() == "shm") {
       MEDFS_LOG(WARNING)
           << "provider shm: libfabric 1.17's shm provider crashes this "

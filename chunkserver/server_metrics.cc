@@ -49,6 +49,10 @@ void RegisterServerMetrics(MetricsRegistry* registry, ChunkStore* store,
           &DataServiceStats::zero_copy_reads);
   counter("inline_reads_total", "Zero-copy READs served on the progress thread.",
           &DataServiceStats::inline_reads);
+  counter("around_cache_reads_total",
+          "READs of blocks not cached here, for readers that cache them, read around the "
+          "page cache.",
+          &DataServiceStats::around_cache_reads);
   counter("seals_total", "Chunks sealed.", &DataServiceStats::seals);
   counter("busy_replies_total", "Requests refused as busy.", &DataServiceStats::busy_replies);
   counter("malformed_requests_total", "Requests that did not decode.",

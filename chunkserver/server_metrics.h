@@ -11,6 +11,8 @@
 //   medfs_chunkserver_write_bytes_total      bytes stored by writes
 //   medfs_chunkserver_zero_copy_reads_total  READs sent from the page cache
 //   medfs_chunkserver_inline_reads_total       of those, on the progress thread
+//   medfs_chunkserver_around_cache_reads_total  READs read around the page
+//                                            cache for readers caching them
 //   medfs_chunkserver_seals_total            chunks sealed
 //   medfs_chunkserver_busy_replies_total     requests refused as busy
 //   medfs_chunkserver_malformed_requests_total  requests that did not decode

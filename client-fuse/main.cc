@@ -71,6 +71,9 @@ client::ClientOptions ClientOptionsFromFlags() {
       absl::Seconds(TimeoutFlag(absl::GetFlag(FLAGS_attr_timeout_s), absl::GetFlag(FLAGS_read_only)));
   options.io_buffer_count = absl::GetFlag(FLAGS_client_io_buffers);
   options.replication = absl::GetFlag(FLAGS_replication);
+  // What the mount reads lands in this node's page cache (keep_cache):
+  // chunkservers need not cache a second copy.
+  options.reads_cached_by_caller = true;
   return options;
 }
 

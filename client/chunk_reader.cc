@@ -176,6 +176,7 @@ LaunchResult ReadOperation::Launch(size_t i) {
     request.chunk_id = piece.chunk_id;
     request.offset = piece.chunk_offset;
     request.length = piece.length;
+    if (dp_.reads_cached_by_caller) request.flags |= dataplane::kReadCachedByReader;
     request.destination = Destination(i);
     std::string encoded;
     request.EncodeTo(&encoded);

@@ -56,6 +56,13 @@ struct ClientOptions {
   // Registered I/O buffers (bytes each = the data-plane piece size, 4 MiB)
   // shared by all reads and writes of this client; bounds client memory.
   size_t io_buffer_count = 32;
+  // The caller keeps what it reads in a cache of its own (the FUSE mount:
+  // the kernel's page cache): chunk reads say so, and chunkservers then
+  // need not keep a second copy of blocks they do not have cached (they
+  // read them around their page cache). false for readers without a cache
+  // of their own (the loader's epochs are served from the chunkservers'
+  // page cache). Default false.
+  bool reads_cached_by_caller = false;
   // Chunk pieces read or written in parallel by one Read or FileWriter.
   size_t max_parallel_pieces = 8;
   // Replication factor of new files; 0: the cluster default.

@@ -24,6 +24,9 @@ struct DataPlane {
   ReplicaSelector* selector = nullptr;
   // Deadline of one chunk request to one replica.
   absl::Duration call_timeout = absl::Seconds(5);
+  // Reads say the caller keeps the bytes in a cache of its own
+  // (dataplane::kReadCachedByReader).
+  bool reads_cached_by_caller = false;
   // Pieces in flight per Read / per FileWriter.
   size_t max_parallel_pieces = 8;
   // Writers: replication factor (0: cluster default), stripes (chunks

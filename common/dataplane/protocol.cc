@@ -198,6 +198,7 @@ void ReadRequest::EncodeTo(std::string* dst) const {
   PutU64(dst, chunk_id);
   PutU64(dst, offset);
   PutU32(dst, length);
+  PutU32(dst, flags);
   PutRemote(dst, destination);
 }
 
@@ -207,9 +208,13 @@ absl::Status ReadRequest::DecodeFrom(absl::string_view input) {
   RETURN_IF_ERROR(d.GetU64("chunk_id", &chunk_id));
   RETURN_IF_ERROR(d.GetU64("offset", &offset));
   RETURN_IF_ERROR(d.GetU32("length", &length));
+  RETURN_IF_ERROR(d.GetU32("flags", &flags));
   RETURN_IF_ERROR(d.GetRemote("destination", &destination));
   RETURN_IF_ERROR(d.Finish());
   if (length == 0) return d.Error("length 0");
+  if ((flags & ~kReadKnownFlags) != 0) {
+    return d.Error(absl::StrCat("unknown flags 0x", absl::Hex(flags)));
+  }
   return CheckPiece(d, offset, length, destination, "destination");
 }
 

@@ -5,14 +5,14 @@
 // Every message is a little-endian, fixed-layout byte string that starts
 // with a two-byte header:
 //
-//   offset 0  u8  version   kProtocolVersion (1); anything else is rejected
+//   offset 0  u8  version   kProtocolVersion (2); anything else is rejected
 //   offset 1  u8  kind      a request: the Op (1..5); a reply: 0x80 | Op
 //
 // Requests (body follows the header, integers little-endian, no padding):
 //
 //   PING    (op 1)  —
-//   READ    (op 2)  u64 chunk_id, u64 offset, u32 length,
-//                   RemoteBuffer destination                     (46 bytes)
+//   READ    (op 2)  u64 chunk_id, u64 offset, u32 length, u32 flags,
+//                   RemoteBuffer destination                     (50 bytes)
 //   WRITE   (op 3)  u64 chunk_id, u64 offset, u32 length, u32 flags,
 //                   u64 total_length, RemoteBuffer source,
 //                   u8 chain_count, chain_count × ChainLink      (59+ bytes)
@@ -37,6 +37,9 @@
 //    payload is a Reply carrying the error (kNotFound, kOutOfRange past the
 //    sealed length, kDataLoss on a checksum mismatch, kResourceExhausted
 //    "busy", ...). Reads of unsealed chunks are refused (kFailedPrecondition).
+//    Flag kReadCachedByReader: the reader keeps these bytes in a cache of
+//    its own (a mount's page cache), so the server need not keep a second
+//    copy: it may read blocks it does not have cached around its page cache.
 //  - WRITE: pieces of one chunk arrive in order from one writer. Offsets
 //    are multiples of kBlockBytes; every piece but the SEAL piece is a whole
 //    number of blocks; at most kMaxPieceBytes each. FIRST creates the chunk
@@ -75,7 +78,8 @@
 
 namespace medfs::dataplane {
 
-inline constexpr uint8_t kProtocolVersion = 1;
+// 2: READ carries flags.
+inline constexpr uint8_t kProtocolVersion = 2;
 // The largest READ or WRITE piece (bytes). Shared with the client, which
 // sizes its bounce buffers by it.
 inline constexpr uint32_t kMaxPieceBytes = 4u << 20;
@@ -106,6 +110,10 @@ inline constexpr uint32_t kWriteFirst = 1u << 0;  // create the chunk
 inline constexpr uint32_t kWriteSeal = 1u << 1;   // last piece: seal it
 inline constexpr uint32_t kWriteKnownFlags = kWriteFirst | kWriteSeal;
 
+// READ flag bits.
+inline constexpr uint32_t kReadCachedByReader = 1u << 0;  // see the semantics above
+inline constexpr uint32_t kReadKnownFlags = kReadCachedByReader;
+
 struct PingRequest {
   static constexpr Op kOp = Op::kPing;
   void EncodeTo(std::string* dst) const;
@@ -118,7 +126,10 @@ struct ReadRequest {
   uint64_t chunk_id = 0;
   uint64_t offset = 0;  // bytes into the chunk
   uint32_t length = 0;  // 1..kMaxPieceBytes
+  uint32_t flags = 0;   // kReadCachedByReader
   fabric::RemoteBuffer destination;  // at least `length` bytes
+
+  bool cached_by_reader() const { return (flags & kReadCachedByReader) != 0; }
 
   void EncodeTo(std::string* dst) const;
   absl::Status DecodeFrom(absl::string_view input);

@@ -1,6 +1,7 @@
 #include "chunkserver/chunk_store.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -573,6 +574,81 @@ TEST_F(MappedChunkStoreTest, UncachedPagesOrNoFreeSlotMeanCopies) {
   auto copied = ReadRange(9, 0, 10);
   ASSERT_TRUE(copied.ok()) << copied.status();
   EXPECT_TRUE(*copied == data.substr(0, 10));
+}
+
+// Pages of [offset, offset+length) of the file at `path` now in the page cache.
+size_t CachedPages(const std::string& path, uint64_t offset, uint64_t length) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return 0;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t first = offset / page * page;
+  const size_t span = offset + length - first;
+  void* map = ::mmap(nullptr, span, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(first));
+  ::close(fd);
+  if (map == MAP_FAILED) return 0;
+  std::vector<unsigned char> resident((span + page - 1) / page);
+  size_t cached = 0;
+  if (::mincore(map, span, resident.data()) == 0) {
+    for (unsigned char r : resident) cached += r & 1;
+  }
+  ::munmap(map, span);
+  return cached;
+}
+
+// For a reader that caches the bytes itself, blocks not in the page cache
+// are read around it (the cache stays without them) and verified like any
+// other; cached blocks and readers without a cache of their own read
+// through the page cache.
+TEST_F(MappedChunkStoreTest, ReadsForCachingReadersGoAroundThePageCache) {
+  ASSERT_NO_FATAL_FAILURE(OpenWithArena(4));
+  const std::string data = Pattern(5 * kBlock + 123, 12);  // ends mid-page
+  ASSERT_TRUE(WriteChunk(12, data).ok());
+  const std::string path = ChunkFile(root_ + "/a", 12);
+  ASSERT_NO_FATAL_FAILURE(DropFromPageCache(path));
+  ASSERT_EQ(CachedPages(path, kChunkHeaderBytes, data.size()), 0u);
+  // Aligned buffers, as the data service's bounce buffers are.
+  auto read_around = [&](uint64_t offset, uint64_t length, bool* around) {
+    const size_t bytes = ChunkStore::CoveringBytes(offset, length) + kDirectIoAlignment;
+    void* buffer = std::aligned_alloc(kDirectIoAlignment, bytes);
+    auto read = store_->Read(12, offset, length, static_cast<char*>(buffer), bytes,
+                             ChunkStore::Caching::kBypassWhenNotCached, around);
+    absl::StatusOr<std::string> out =
+        read.ok() ? absl::StatusOr<std::string>(std::string(*read, length)) : read.status();
+    std::free(buffer);
+    return out;
+  };
+  struct Case {
+    uint64_t offset, length;
+  };
+  // Opening the chunk reads its header through the page cache, and the
+  // kernel's read-ahead of that may bring the first data pages along:
+  // whatever is cached after the first read stays all that is.
+  size_t after_open = 0;
+  for (const Case& c : {Case{0, data.size()}, Case{4 * kBlock + 7, kBlock + 116},
+                        Case{kBlock - 1, 2}}) {
+    SCOPED_TRACE(absl::StrCat(c.offset, "+", c.length));
+    bool around = false;
+    auto back = read_around(c.offset, c.length, &around);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_TRUE(*back == data.substr(c.offset, c.length));
+    EXPECT_TRUE(around);
+    if (c.offset == 0) after_open = CachedPages(path, kChunkHeaderBytes, data.size());
+  }
+  EXPECT_EQ(CachedPages(path, kChunkHeaderBytes, data.size()), after_open);
+  EXPECT_LT(after_open, data.size() / 4096 / 4);
+  // A damaged block is found as on any other read.
+  FlipBit(path, kChunkHeaderBytes + 2 * kBlock + 3);
+  bool around = false;
+  auto bad = read_around(2 * kBlock, 10, &around);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss) << bad.status();
+  // A reader without a cache of its own fills the page cache; after that,
+  // cached blocks are read through it for everyone.
+  ASSERT_TRUE(ReadRange(12, 3 * kBlock, kBlock).ok());
+  EXPECT_GT(CachedPages(path, kChunkHeaderBytes + 3 * kBlock, kBlock), 0u);
+  auto cached = read_around(3 * kBlock, kBlock, &around);
+  ASSERT_TRUE(cached.ok()) << cached.status();
+  EXPECT_TRUE(*cached == data.substr(3 * kBlock, kBlock));
+  EXPECT_FALSE(around);
 }
 
 // A chunk file cut short behind the server's back while it is mapped: the

@@ -149,13 +149,14 @@ class DataServiceTest : public ::testing::Test {
   // READs [offset, offset+length) of `chunk` from server i into the client
   // buffer. Returns the bytes, or the error the server replied.
   absl::StatusOr<std::string> Read(int i, uint64_t chunk, uint64_t offset,
-                                   uint32_t length) {
+                                   uint32_t length, uint32_t flags = 0) {
     auto buffer = client_pool_->Acquire(kTimeout);
     if (!buffer.ok()) return buffer.status();
     dataplane::ReadRequest read;
     read.chunk_id = chunk;
     read.offset = offset;
     read.length = length;
+    read.flags = flags;
     read.destination = buffer->Remote(0, length);
     auto payload = CallRaw(i, dataplane::EncodeRequest(read));
     if (!payload.ok()) return payload.status();
@@ -229,6 +230,31 @@ class DataServiceTest : public ::testing::Test {
     EXPECT_EQ(Read(i, chunk, data.size() - 1, 2).status().code(),
               absl::StatusCode::kOutOfRange);
     return read;
+  }
+
+  // Starts one more server (id `id`) with zero-copy reads; returns its index.
+  int AddZeroCopyServer(uint64_t id) {
+    auto server = std::make_unique<Server>();
+    server->id = id;
+    server->dir = absl::StrCat(root_, "/server", id);
+    server->zero_copy_reads = true;
+    StartServer(*server);
+    auto peer = client_->Connect(server->endpoint->address());
+    EXPECT_TRUE(peer.ok()) << peer.status();
+    peers_.push_back(*peer);
+    servers_.push_back(std::move(server));
+    return static_cast<int>(peers_.size()) - 1;
+  }
+
+  // Stores `data` as chunk `id` on server i, out of the page cache.
+  void StoreUncached(int i, uint64_t id, const std::string& data) {
+    ASSERT_NO_FATAL_FAILURE(StoreChunk(*servers_[i]->store, id, data));
+    const std::string path =
+        absl::StrFormat("%s/chunks/%02x/%016x", servers_[i]->dir, id % 256, id);
+    int fd = ::open(path.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0) << path;
+    ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    ::close(fd);
   }
 
   dataplane::ChainLink LinkTo(int i) {
@@ -311,6 +337,40 @@ TEST_F(DataServiceTest, ZeroCopyReadsSendCachedDataVerifiedInPlace) {
   auto good = Read(i, 3, 0, 4 * kBlock);
   ASSERT_TRUE(good.ok()) << good.status();
   EXPECT_TRUE(*good == data.substr(0, 4 * kBlock));
+}
+
+// READs flagged kReadCachedByReader (the FUSE mount's) of blocks the
+// server does not have cached go around its page cache, so they stay
+// uncached; a READ without the flag caches them, and flagged READs of
+// cached blocks are then zero-copy. page_cache_for_caching_readers turns it off.
+TEST_F(DataServiceTest, CachingReadersReadUncachedBlocksAroundThePageCache) {
+  const int i = AddZeroCopyServer(300);
+  DataService& service = *servers_[i]->service;
+  const std::string data = Pattern(6 * kBlock + 123, 5);
+  ASSERT_NO_FATAL_FAILURE(StoreUncached(i, 4, data));
+  const uint32_t length = static_cast<uint32_t>(data.size());
+  for (int round = 0; round < 2; ++round) {
+    auto back = Read(i, 4, 0, length, dataplane::kReadCachedByReader);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_TRUE(*back == data);
+  }
+  EXPECT_EQ(service.stats().around_cache_reads, 2u) << "still not cached";
+  EXPECT_EQ(service.stats().zero_copy_reads, 0u);
+  auto plain = Read(i, 4, 0, length);  // a reader without a cache: caches
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  auto cached = Read(i, 4, kBlock, 100, dataplane::kReadCachedByReader);
+  ASSERT_TRUE(cached.ok()) << cached.status();
+  EXPECT_TRUE(*cached == data.substr(kBlock, 100));
+  EXPECT_EQ(service.stats().around_cache_reads, 2u);
+  EXPECT_EQ(service.stats().zero_copy_reads, 1u);
+
+  service_options_.page_cache_for_caching_readers = true;
+  const int j = AddZeroCopyServer(400);
+  ASSERT_NO_FATAL_FAILURE(StoreUncached(j, 4, data));
+  auto through = Read(j, 4, 0, length, dataplane::kReadCachedByReader);
+  ASSERT_TRUE(through.ok()) << through.status();
+  EXPECT_TRUE(*through == data);
+  EXPECT_EQ(servers_[j]->service->stats().around_cache_reads, 0u);
 }
 
 TEST_F(DataServiceTest, UnknownChunkIsNotFound) {

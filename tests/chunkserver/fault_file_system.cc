@@ -15,6 +15,10 @@ class FaultFile final : public ChunkFile {
   absl::Status ReadAt(uint64_t offset, void* data, size_t length) override {
     return base_->ReadAt(offset, data, length);
   }
+  absl::StatusOr<bool> ReadAroundCacheAt(uint64_t offset, void* data, size_t length,
+                                         size_t capacity) override {
+    return base_->ReadAroundCacheAt(offset, data, length, capacity);
+  }
   absl::StatusOr<std::unique_ptr<MappedFile>> MapInto(MappingArena& arena,
                                                       size_t length) override {
     return base_->MapInto(arena, length);

@@ -19,6 +19,7 @@ ReadRequest SampleRead() {
   r.chunk_id = 0x0102030405060708ull;
   r.offset = 3 * kBlockBytes + 17;
   r.length = 100000;
+  r.flags = kReadCachedByReader;
   r.destination = Remote(1 << 20);
   return r;
 }
@@ -83,8 +84,8 @@ TEST(ProtocolTest, FieldsSurviveRoundTrip) {
 TEST(ProtocolTest, LayoutIsLittleEndianFixed) {
   std::string encoded;
   SampleRead().EncodeTo(&encoded);
-  ASSERT_EQ(encoded.size(), 46u);
-  EXPECT_EQ(encoded[0], 1);  // version
+  ASSERT_EQ(encoded.size(), 50u);
+  EXPECT_EQ(encoded[0], 2);  // version
   EXPECT_EQ(encoded[1], 2);  // READ
   EXPECT_EQ(encoded[2], 0x08);  // chunk id, least significant byte first
   EXPECT_EQ(encoded[9], 0x01);
@@ -201,14 +202,14 @@ TEST(ProtocolTest, InvalidRequestsNameTheFault) {
     return s;
   };
   std::string bad_version = EncodeRequest(PingRequest{});
-  bad_version[0] = 2;
+  bad_version[0] = 1;  // the version before READ had flags
   std::string bad_op = EncodeRequest(PingRequest{});
   bad_op[1] = 9;
   std::string many_links = write([](WriteRequest& w) {
     w.chain.assign(kMaxChainLength + 1, ChainLink{1, "a"});
   });
   const Case cases[] = {
-      {"version", bad_version, "version 2"},
+      {"version", bad_version, "version 1"},
       {"op", bad_op, "unknown op 9"},
       {"empty", "", "truncated"},
       {"read too long",
@@ -236,6 +237,7 @@ TEST(ProtocolTest, InvalidRequestsNameTheFault) {
        "total_length"},
       {"flags", write([](WriteRequest& w) { w.flags |= 0x10; }),
        "unknown flags"},
+      {"read flags", read([](ReadRequest& r) { r.flags |= 0x4; }), "unknown flags"},
       {"chain too long", many_links, "exceeds"},
       {"empty address",
        write([](WriteRequest& w) { w.chain[0].fabric_address.clear(); }),
