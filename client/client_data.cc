@@ -38,10 +38,20 @@ absl::StatusOr<v1::Inode> ClientImpl::CreateFile(
   request.set_replace_existing(options.replace_existing);
   FillContent(content, &request);
   attributes_.Invalidate(parent);
-  ASSIGN_OR_RETURN(v1::Inode inode, meta_->CreateFile(request));
-  attributes_.Invalidate(parent);
-  attributes_.Invalidate(inode.id());
-  return inode;
+  ASSIGN_OR_RETURN(v1::InodeReply reply, meta_->CreateFileReply(request));
+  // The parent as the create left it: the next stat of the folder (the
+  // kernel asks before every lookup in it) needs no round trip. Of two
+  // creates in one folder answered out of order, the later change wins.
+  if (reply.has_parent()) {
+    std::optional<v1::Inode> cached = attributes_.Get(parent, /*need_extents=*/false);
+    if (!cached || cached->ctime_ns() <= reply.parent().ctime_ns()) {
+      attributes_.Put(reply.parent(), /*has_extents=*/false);
+    }
+  } else {
+    attributes_.Invalidate(parent);
+  }
+  attributes_.Invalidate(reply.inode().id());
+  return std::move(*reply.mutable_inode());
 }
 
 absl::StatusOr<v1::Inode> ClientImpl::CommitFile(

@@ -367,8 +367,13 @@ absl::StatusOr<v1::Inode> MetaClient::MkDir(const v1::MkDirRequest& request) {
 }
 
 absl::StatusOr<v1::Inode> MetaClient::CreateFile(const v1::CreateFileRequest& request) {
-  if (creates_ != nullptr) return InodeOf(creates_->Run(request));
-  return InodeOf(Invoke("CreateFile", &v1::MetaService::Stub::CreateFile, request));
+  return InodeOf(CreateFileReply(request));
+}
+
+absl::StatusOr<v1::InodeReply> MetaClient::CreateFileReply(
+    const v1::CreateFileRequest& request) {
+  if (creates_ != nullptr) return creates_->Run(request);
+  return Invoke("CreateFile", &v1::MetaService::Stub::CreateFile, request);
 }
 
 absl::StatusOr<v1::Inode> MetaClient::CommitFile(const v1::CommitFileRequest& request) {

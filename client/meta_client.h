@@ -111,6 +111,8 @@ class MetaClient {
   absl::StatusOr<v1::Inode> MkDir(const v1::MkDirRequest& request);
   absl::Status RmDir(const v1::RemoveRequest& request);
   absl::StatusOr<v1::Inode> CreateFile(const v1::CreateFileRequest& request);
+  // CreateFile returning the whole reply (with the parent's new attributes).
+  absl::StatusOr<v1::InodeReply> CreateFileReply(const v1::CreateFileRequest& request);
   absl::StatusOr<v1::Inode> CommitFile(const v1::CommitFileRequest& request);
   absl::Status Unlink(const v1::RemoveRequest& request);
   absl::Status Rename(const v1::RenameRequest& request);

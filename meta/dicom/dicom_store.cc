@@ -155,11 +155,11 @@ absl::Status DicomIngestOps::IngestOne(const v1::IngestFileEntry& entry,
   *create.mutable_extents() = entry.extents();
   create.set_size(entry.size());
   *create.mutable_sealed_chunks() = entry.sealed_chunks();
-  v1::Inode file;
+  v1::InodeReply file;
   RETURN_IF_ERROR(store_->CreateFileLogic(txn_, create, &file));
   v1::DicomInstance record = in;
   record.set_path(entry.path());
-  record.set_inode(file.id());
+  record.set_inode(file.inode().id());
   txn_.Put(Cf::kDicom, key, record.SerializeAsString());
   for (std::string& index : dicom::IndexKeys(dataset, record)) {
     txn_.Put(Cf::kDicom, index, "");
@@ -176,7 +176,7 @@ absl::Status DicomIngestOps::IngestOne(const v1::IngestFileEntry& entry,
   stats_.set_bytes(stats_.bytes() + entry.size());
   (*stats_.mutable_modalities())[record.modality()] += 1;
   result->set_outcome(v1::INGEST_OUTCOME_STORED);
-  result->set_inode(file.id());
+  result->set_inode(file.inode().id());
   return absl::OkStatus();
 }
 

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <string>
+#include <type_traits>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -72,12 +73,18 @@ class MutationBatch {
     for (int i = 0; i < items; ++i) reply_->add_items();
   }
 
-  // The callback of item `i`; call exactly once per item.
-  MetaStore::Callback<v1::Inode> ItemDone(int i) {
-    return [this, i](absl::StatusOr<v1::Inode> result) {
+  // The callback of item `i`; call exactly once per item. T: the item's
+  // whole reply, or just its inode.
+  template <typename T>
+  MetaStore::Callback<T> ItemDone(int i) {
+    return [this, i](absl::StatusOr<T> result) {
       v1::InodeBatchItem* item = reply_->mutable_items(i);
       if (result.ok()) {
-        *item->mutable_reply()->mutable_inode() = std::move(*result);
+        if constexpr (std::is_same_v<T, v1::InodeReply>) {
+          *item->mutable_reply() = std::move(*result);
+        } else {
+          *item->mutable_reply()->mutable_inode() = std::move(*result);
+        }
       } else {
         SetItemStatus(item, result.status());
       }
@@ -95,8 +102,8 @@ class MutationBatch {
 };
 
 // Runs `items` through `start(items, done_of)` (a store ...FilesAsync
-// call) as one batch RPC.
-template <typename Item, typename Start>
+// call whose items answer an Out: an InodeReply or an Inode) as one batch RPC.
+template <typename Out, typename Item, typename Start>
 Reactor* RunMutationBatch(grpc::CallbackServerContext* ctx, const char* method,
                           const google::protobuf::RepeatedPtrField<Item>& items,
                           v1::InodeBatchReply* reply, Start start) {
@@ -109,7 +116,7 @@ Reactor* RunMutationBatch(grpc::CallbackServerContext* ctx, const char* method,
   // The last item's callback may finish the RPC (and free the request)
   // inside start(), so nothing of the request is read after it.
   auto* batch = new MutationBatch(reactor, reply, items.size());
-  start(items, [batch](int i) { return batch->ItemDone(i); });
+  start(items, [batch](int i) { return batch->template ItemDone<Out>(i); });
   return reactor;
 }
 
@@ -256,7 +263,7 @@ Reactor* MetaServiceImpl::CreateFile(Ctx* ctx,
                                      const v1::CreateFileRequest* request,
                                      v1::InodeReply* reply) {
   Reactor* reactor = ctx->DefaultReactor();
-  store_->CreateFileAsync(*request, InodeDone(reactor, reply));
+  store_->CreateFileAsync(*request, ReplyDone(reactor, reply));
   return reactor;
 }
 
@@ -339,7 +346,7 @@ Reactor* MetaServiceImpl::GetAttrBatch(Ctx* ctx,
 Reactor* MetaServiceImpl::CreateFileBatch(
     Ctx* ctx, const v1::CreateFileBatchRequest* request,
     v1::InodeBatchReply* reply) {
-  return RunMutationBatch(
+  return RunMutationBatch<v1::InodeReply>(
       ctx, "CreateFileBatch", request->items(), reply,
       [this](const auto& items, auto done_of) {
         store_->CreateFilesAsync(items, done_of);
@@ -349,7 +356,7 @@ Reactor* MetaServiceImpl::CreateFileBatch(
 Reactor* MetaServiceImpl::CommitFileBatch(
     Ctx* ctx, const v1::CommitFileBatchRequest* request,
     v1::InodeBatchReply* reply) {
-  return RunMutationBatch(
+  return RunMutationBatch<v1::Inode>(
       ctx, "CommitFileBatch", request->items(), reply,
       [this](const auto& items, auto done_of) {
         store_->CommitFilesAsync(items, done_of);

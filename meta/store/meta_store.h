@@ -208,8 +208,11 @@ class MetaStore {
 
   void MkDirAsync(const v1::MkDirRequest& request, Callback<v1::Inode> done);
   void RmDirAsync(uint64_t parent, absl::string_view name, StatusCallback done);
+  // The reply carries the file (without extents) and, in `parent`, its
+  // parent directory's attributes after the change (wcc: a client caches
+  // them instead of asking again).
   void CreateFileAsync(const v1::CreateFileRequest& request,
-                       Callback<v1::Inode> done);
+                       Callback<v1::InodeReply> done);
   void CommitFileAsync(const v1::CommitFileRequest& request,
                        Callback<v1::Inode> done);
   void UnlinkAsync(uint64_t parent, absl::string_view name, StatusCallback done);
@@ -229,7 +232,7 @@ class MetaStore {
   template <typename Request>
   using Requests = google::protobuf::RepeatedPtrField<Request>;
   void CreateFilesAsync(const Requests<v1::CreateFileRequest>& requests,
-                        absl::FunctionRef<Callback<v1::Inode>(int)> done_of);
+                        absl::FunctionRef<Callback<v1::InodeReply>(int)> done_of);
   void CommitFilesAsync(const Requests<v1::CommitFileRequest>& requests,
                         absl::FunctionRef<Callback<v1::Inode>(int)> done_of);
 
@@ -297,16 +300,17 @@ class MetaStore {
               CommitBatch* batch = nullptr);
   // Runs `logic(txn, requests[i], &inode)` for each request, in order, in
   // one CommitBatch; item i's outcome goes to done_of(i) (mutate.h).
-  template <typename Request, typename Logic>
+  template <typename Out, typename Request, typename Logic>
   void MutateEach(const Requests<Request>& requests,
-                  absl::FunctionRef<Callback<v1::Inode>(int)> done_of,
+                  absl::FunctionRef<Callback<Out>(int)> done_of,
                   Logic logic);
 
   // Mutation logic, run under the mutation mutex (see ops/*.cc).
   absl::Status MkDirLogic(Txn& txn, const v1::MkDirRequest& request,
                           v1::Inode* out);
+  // `out` gets the file and its parent directory as changed.
   absl::Status CreateFileLogic(Txn& txn, const v1::CreateFileRequest& request,
-                               v1::Inode* out);
+                               v1::InodeReply* out);
   absl::Status CommitFileLogic(Txn& txn, const v1::CommitFileRequest& request,
                                v1::Inode* out);
   absl::Status RemoveLogic(Txn& txn, uint64_t parent, absl::string_view name,

@@ -31,15 +31,15 @@ void MetaStore::Mutate(Logic logic, Callback<T> done,
   }
 }
 
-template <typename Request, typename Logic>
+template <typename Out, typename Request, typename Logic>
 void MetaStore::MutateEach(const Requests<Request>& requests,
-                           absl::FunctionRef<Callback<v1::Inode>(int)> done_of,
+                           absl::FunctionRef<Callback<Out>(int)> done_of,
                            Logic logic) {
   CommitBatch batch(pipeline_.get());
   for (int i = 0; i < requests.size(); ++i) {
     const Request& request = requests[i];
-    Mutate<v1::Inode>(
-        [&](Txn& txn, v1::Inode* out) { return logic(txn, request, out); },
+    Mutate<Out>(
+        [&](Txn& txn, Out* out) { return logic(txn, request, out); },
         done_of(i), &batch);
   }
 }

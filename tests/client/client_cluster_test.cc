@@ -427,6 +427,31 @@ TEST_F(ClusterTest, FabricOpenedOnFirstChunkIoWhenAskedTo) {
   EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size()), 0);
 }
 
+// CreateFile's reply carries the parent folder as the create left it: the
+// client caches it, so the folder's next GetAttr needs no meta (here: meta
+// is gone by then) and shows the new entry.
+TEST_F(ClusterTest, CreateLeavesTheParentsNewAttributesCached) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster());
+  ClientOptions options = TestClientOptions(cluster_->meta_address());
+  options.attribute_cache_ttl = absl::Hours(1);
+  options.meta_retry_budget = absl::Seconds(1);
+  auto client = Client::Connect(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto dir = (*client)->MkDir(kRootInode, "wcc", 0755, 0, 0);
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  auto before = (*client)->GetAttr(dir->id(), false);
+  ASSERT_TRUE(before.ok()) << before.status();
+  auto created = (*client)->CreateFile(dir->id(), "new", FileContent{}, CreateFileOptions{});
+  ASSERT_TRUE(created.ok()) << created.status();
+  ASSERT_TRUE(cluster_->KillMeta().ok());
+  auto after = (*client)->GetAttr(dir->id(), false);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->entry_count(), before->entry_count() + 1);
+  EXPECT_GE(after->mtime_ns(), before->mtime_ns());
+  EXPECT_GT(after->ctime_ns(), 0);
+  ASSERT_TRUE(cluster_->RestartMeta().ok());
+}
+
 TEST_F(ClusterTest, UnknownChunkIsNotFound) {
   ASSERT_NO_FATAL_FAILURE(StartCluster());
   v1::Inode fake;

@@ -27,7 +27,7 @@ void MetaStore::CommitFileAsync(const v1::CommitFileRequest& request,
 void MetaStore::CommitFilesAsync(
     const Requests<v1::CommitFileRequest>& requests,
     absl::FunctionRef<Callback<v1::Inode>(int)> done_of) {
-  MutateEach(requests, done_of,
+  MutateEach<v1::Inode>(requests, done_of,
              [this](Txn& txn, const v1::CommitFileRequest& request, v1::Inode* out) {
                return CommitFileLogic(txn, request, out);
              });

@@ -24,16 +24,16 @@ v1::Inode NewFile(uint64_t id, const v1::CreateFileRequest& request,
 
 absl::StatusOr<v1::Inode> MetaStore::CreateFile(
     const v1::CreateFileRequest& request) {
-  v1::Inode out;
+  v1::InodeReply out;
   RETURN_IF_ERROR(pipeline_->Run(
       [&](Txn& txn) { return CreateFileLogic(txn, request, &out); }));
-  return out;
+  return std::move(*out.mutable_inode());
 }
 
 void MetaStore::CreateFileAsync(const v1::CreateFileRequest& request,
-                                Callback<v1::Inode> done) {
-  Mutate<v1::Inode>(
-      [&](Txn& txn, v1::Inode* out) {
+                                Callback<v1::InodeReply> done) {
+  Mutate<v1::InodeReply>(
+      [&](Txn& txn, v1::InodeReply* out) {
         return CreateFileLogic(txn, request, out);
       },
       std::move(done));
@@ -41,16 +41,17 @@ void MetaStore::CreateFileAsync(const v1::CreateFileRequest& request,
 
 void MetaStore::CreateFilesAsync(
     const Requests<v1::CreateFileRequest>& requests,
-    absl::FunctionRef<Callback<v1::Inode>(int)> done_of) {
-  MutateEach(requests, done_of,
-             [this](Txn& txn, const v1::CreateFileRequest& request, v1::Inode* out) {
-               return CreateFileLogic(txn, request, out);
-             });
+    absl::FunctionRef<Callback<v1::InodeReply>(int)> done_of) {
+  MutateEach<v1::InodeReply>(
+      requests, done_of,
+      [this](Txn& txn, const v1::CreateFileRequest& request, v1::InodeReply* out) {
+        return CreateFileLogic(txn, request, out);
+      });
 }
 
 absl::Status MetaStore::CreateFileLogic(Txn& txn,
                                         const v1::CreateFileRequest& request,
-                                        v1::Inode* out) {
+                                        v1::InodeReply* out) {
   std::string where = ops::Where("create", request.parent(), request.name());
   RETURN_IF_ERROR(ops::ValidateName(request.name(), where));
   ASSIGN_OR_RETURN(v1::Inode parent,
@@ -64,7 +65,8 @@ absl::Status MetaStore::CreateFileLogic(Txn& txn,
     ASSIGN_OR_RETURN(uint64_t id, inode_ids_->Next());
     v1::Inode file = NewFile(id, request, txn.now_ns());
     RETURN_IF_ERROR(ops::AddEntry(txn, parent, request.name(), file));
-    *out = ops::WithoutExtents(std::move(file));
+    *out->mutable_inode() = ops::WithoutExtents(std::move(file));
+    *out->mutable_parent() = std::move(parent);
     return absl::OkStatus();
   }
   if (request.exclusive()) {
@@ -80,7 +82,8 @@ absl::Status MetaStore::CreateFileLogic(Txn& txn,
         where, ": entry points to missing inode ", existing->inode()));
   }
   if (!request.replace_existing()) {  // open(O_CREAT) of an existing file
-    *out = ops::WithoutExtents(std::move(*old));
+    *out->mutable_inode() = ops::WithoutExtents(std::move(*old));
+    *out->mutable_parent() = std::move(parent);
     return absl::OkStatus();
   }
   // One combined reference change, so chunks the old and the new content
@@ -97,7 +100,8 @@ absl::Status MetaStore::CreateFileLogic(Txn& txn,
   txn.PutInode(file);
   ops::TouchDirectory(parent, txn.now_ns());
   txn.PutInode(parent);
-  *out = ops::WithoutExtents(std::move(file));
+  *out->mutable_inode() = ops::WithoutExtents(std::move(file));
+  *out->mutable_parent() = std::move(parent);
   return absl::OkStatus();
 }
 

@@ -3,6 +3,7 @@
 #include <functional>
 
 #include "absl/strings/match.h"
+#include "absl/synchronization/blocking_counter.h"
 #include "common/status.h"
 #include "gtest/gtest.h"
 #include "tests/meta/store/test_util.h"
@@ -335,6 +336,36 @@ TEST_F(NamespaceTest, BadExtentsAreRejected) {
     EXPECT_EQ(store_->CommitFile(r).status().code(),
               absl::StatusCode::kInvalidArgument) << c.name;
   }
+}
+
+// The batch form answers each create with the file and its parent as that
+// item left it (items run in order: the entry count climbs by one each).
+TEST_F(NamespaceTest, CreatesAnswerTheParentAsTheyLeftIt) {
+  auto parent = store_->GetAttr(dir_id_, false);
+  ASSERT_TRUE(parent.ok()) << parent.status();
+  MetaStore::Requests<v1::CreateFileRequest> requests;
+  for (const char* name : {"c1", "c2", "c3"}) *requests.Add() = CreateReq(dir_id_, name);
+  *requests.Add() = CreateReq(dir_id_, "c1", /*exclusive=*/true);  // exists now
+  std::vector<absl::StatusOr<v1::InodeReply>> replies(requests.size());
+  absl::BlockingCounter answered(requests.size());
+  store_->CreateFilesAsync(requests, [&](int i) -> MetaStore::Callback<v1::InodeReply> {
+    return [&, i](absl::StatusOr<v1::InodeReply> reply) {
+      replies[i] = std::move(reply);
+      answered.DecrementCount();
+    };
+  });
+  answered.Wait();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(replies[i].ok()) << replies[i].status();
+    EXPECT_EQ(replies[i]->inode().type(), v1::FILE_TYPE_REGULAR);
+    EXPECT_EQ(replies[i]->parent().id(), dir_id_);
+    EXPECT_EQ(replies[i]->parent().entry_count(), parent->entry_count() + i + 1) << i;
+    EXPECT_GE(replies[i]->parent().mtime_ns(), parent->mtime_ns());
+  }
+  EXPECT_EQ(replies[3].status().code(), absl::StatusCode::kAlreadyExists);
+  auto now = store_->GetAttr(dir_id_, false);
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_EQ(now->SerializeAsString(), replies[2]->parent().SerializeAsString());
 }
 
 }  // namespace
