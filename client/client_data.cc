@@ -36,6 +36,8 @@ absl::StatusOr<v1::Inode> ClientImpl::CreateFile(
   request.mutable_owner()->set_gid(options.gid);
   request.set_exclusive(options.exclusive);
   request.set_replace_existing(options.replace_existing);
+  // With an attribute cache, take the parent's new attributes along.
+  request.set_want_parent(options_.attribute_cache_entries > 0);
   FillContent(content, &request);
   attributes_.Invalidate(parent);
   ASSIGN_OR_RETURN(v1::InodeReply reply, meta_->CreateFileReply(request));

@@ -208,9 +208,9 @@ class MetaStore {
 
   void MkDirAsync(const v1::MkDirRequest& request, Callback<v1::Inode> done);
   void RmDirAsync(uint64_t parent, absl::string_view name, StatusCallback done);
-  // The reply carries the file (without extents) and, in `parent`, its
-  // parent directory's attributes after the change (wcc: a client caches
-  // them instead of asking again).
+  // The reply carries the file (without extents) and, with want_parent,
+  // its parent directory's attributes after the change in `parent` (wcc: a
+  // client caches them instead of asking again).
   void CreateFileAsync(const v1::CreateFileRequest& request,
                        Callback<v1::InodeReply> done);
   void CommitFileAsync(const v1::CommitFileRequest& request,

@@ -66,7 +66,7 @@ absl::Status MetaStore::CreateFileLogic(Txn& txn,
     v1::Inode file = NewFile(id, request, txn.now_ns());
     RETURN_IF_ERROR(ops::AddEntry(txn, parent, request.name(), file));
     *out->mutable_inode() = ops::WithoutExtents(std::move(file));
-    *out->mutable_parent() = std::move(parent);
+    if (request.want_parent()) *out->mutable_parent() = std::move(parent);
     return absl::OkStatus();
   }
   if (request.exclusive()) {
@@ -83,7 +83,7 @@ absl::Status MetaStore::CreateFileLogic(Txn& txn,
   }
   if (!request.replace_existing()) {  // open(O_CREAT) of an existing file
     *out->mutable_inode() = ops::WithoutExtents(std::move(*old));
-    *out->mutable_parent() = std::move(parent);
+    if (request.want_parent()) *out->mutable_parent() = std::move(parent);
     return absl::OkStatus();
   }
   // One combined reference change, so chunks the old and the new content
@@ -101,7 +101,7 @@ absl::Status MetaStore::CreateFileLogic(Txn& txn,
   ops::TouchDirectory(parent, txn.now_ns());
   txn.PutInode(parent);
   *out->mutable_inode() = ops::WithoutExtents(std::move(file));
-  *out->mutable_parent() = std::move(parent);
+  if (request.want_parent()) *out->mutable_parent() = std::move(parent);
   return absl::OkStatus();
 }
 

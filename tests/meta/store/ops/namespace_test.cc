@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/synchronization/blocking_counter.h"
+#include "absl/synchronization/notification.h"
 #include "common/status.h"
 #include "gtest/gtest.h"
 #include "tests/meta/store/test_util.h"
@@ -338,13 +339,17 @@ TEST_F(NamespaceTest, BadExtentsAreRejected) {
   }
 }
 
-// The batch form answers each create with the file and its parent as that
-// item left it (items run in order: the entry count climbs by one each).
+// The batch form answers each create with the file and, when asked, its
+// parent as that item left it (items run in order: the entry count climbs
+// by one each).
 TEST_F(NamespaceTest, CreatesAnswerTheParentAsTheyLeftIt) {
   auto parent = store_->GetAttr(dir_id_, false);
   ASSERT_TRUE(parent.ok()) << parent.status();
   MetaStore::Requests<v1::CreateFileRequest> requests;
-  for (const char* name : {"c1", "c2", "c3"}) *requests.Add() = CreateReq(dir_id_, name);
+  for (const char* name : {"c1", "c2", "c3"}) {
+    *requests.Add() = CreateReq(dir_id_, name);
+    requests.rbegin()->set_want_parent(true);
+  }
   *requests.Add() = CreateReq(dir_id_, "c1", /*exclusive=*/true);  // exists now
   std::vector<absl::StatusOr<v1::InodeReply>> replies(requests.size());
   absl::BlockingCounter answered(requests.size());
@@ -366,6 +371,16 @@ TEST_F(NamespaceTest, CreatesAnswerTheParentAsTheyLeftIt) {
   auto now = store_->GetAttr(dir_id_, false);
   ASSERT_TRUE(now.ok()) << now.status();
   EXPECT_EQ(now->SerializeAsString(), replies[2]->parent().SerializeAsString());
+  // Without want_parent, no parent.
+  absl::Notification done;
+  absl::StatusOr<v1::InodeReply> plain;
+  store_->CreateFileAsync(CreateReq(dir_id_, "c4"), [&](absl::StatusOr<v1::InodeReply> reply) {
+    plain = std::move(reply);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE(plain->has_parent());
 }
 
 }  // namespace
