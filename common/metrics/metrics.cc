@@ -75,18 +75,21 @@ Histogram* MetricsRegistry::AddHistogram(std::string name, std::string help,
 void MetricsRegistry::AddGaugeFunction(std::string name, std::string help,
                                        std::function<double()> read,
                                        std::string labels) {
-  absl::MutexLock lock(&mu_);
-  Entry& e = Add(Kind::kGaugeFunction, std::move(name), std::move(help),
-                 std::move(labels));
-  e.read = std::move(read);
+  AddFunction(Kind::kGaugeFunction, std::move(name), std::move(help), std::move(read),
+              std::move(labels));
 }
 
 void MetricsRegistry::AddCounterFunction(std::string name, std::string help,
                                          std::function<double()> read,
                                          std::string labels) {
+  AddFunction(Kind::kCounterFunction, std::move(name), std::move(help), std::move(read),
+              std::move(labels));
+}
+
+void MetricsRegistry::AddFunction(Kind kind, std::string name, std::string help,
+                                  std::function<double()> read, std::string labels) {
   absl::MutexLock lock(&mu_);
-  Entry& e = Add(Kind::kCounterFunction, std::move(name), std::move(help),
-                 std::move(labels));
+  Entry& e = Add(kind, std::move(name), std::move(help), std::move(labels));
   e.read = std::move(read);
 }
 

@@ -110,6 +110,9 @@ class MetricsRegistry {
   };
   Entry& Add(Kind kind, std::string name, std::string help, std::string labels)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A gauge or counter read by `read` when scraped.
+  void AddFunction(Kind kind, std::string name, std::string help,
+                   std::function<double()> read, std::string labels);
 
   mutable absl::Mutex mu_;
   std::vector<std::unique_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);
