@@ -40,7 +40,8 @@ ClientImpl::ClientImpl(const ClientOptions& options,
       meta_(std::move(meta)),
       attributes_(options.attribute_cache_entries, options.attribute_cache_ttl),
       locations_(meta_.get(), options.location_cache_entries),
-      selector_(options.failed_server_avoid_for) {}
+      selector_(options.failed_server_avoid_for),
+      reservoir_(ChunkReservoirOptions{.max_spares = options.chunk_reservoir_spares}) {}
 
 ClientImpl::~ClientImpl() {
   absl::MutexLock lock(&mu_);

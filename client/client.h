@@ -81,6 +81,10 @@ struct ClientOptions {
   // write_stripes * write_chunk_bytes of buffers (64 MiB by default).
   size_t write_stripes = 4;
   uint64_t write_chunk_bytes = 16ull << 20;
+  // Chunks allocated ahead for the first chunk of later writers (a burst of
+  // small files costs one AllocateChunks per batch, not per file; see
+  // chunk_reservoir.h): the most kept. 0: every writer allocates its own.
+  size_t chunk_reservoir_spares = 16;
   // Chunk locations cached (entries); the cache empties when full.
   size_t location_cache_entries = 1 << 20;
   // How long a chunkserver that failed a request is tried last.

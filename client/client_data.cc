@@ -96,6 +96,7 @@ absl::StatusOr<const DataPlane*> ClientImpl::Data() {
     data_plane_.meta = meta_.get();
     data_plane_.locations = &locations_;
     data_plane_.selector = &selector_;
+    data_plane_.reservoir = &reservoir_;
     data_plane_.call_timeout = options_.chunk_call_timeout;
     data_plane_.reads_cached_by_caller = options_.reads_cached_by_caller;
     data_plane_.max_parallel_pieces =

@@ -85,6 +85,7 @@ class ClientImpl : public Client {
   AttributeCache attributes_;
   ChunkLocationCache locations_;
   ReplicaSelector selector_;
+  ChunkReservoir reservoir_;
 
   absl::Mutex mu_;
   // Set once (Connect or first use), then constant: the data plane and

@@ -9,6 +9,7 @@
 
 #include "absl/time/time.h"
 #include "client/chunk_locations.h"
+#include "client/chunk_reservoir.h"
 #include "client/io_buffer_pool.h"
 #include "client/meta_client.h"
 #include "client/replica_selector.h"
@@ -22,6 +23,8 @@ struct DataPlane {
   MetaClient* meta = nullptr;
   ChunkLocationCache* locations = nullptr;
   ReplicaSelector* selector = nullptr;
+  // Chunks allocated ahead for writers' first chunks; nullptr: none.
+  ChunkReservoir* reservoir = nullptr;
   // Deadline of one chunk request to one replica.
   absl::Duration call_timeout = absl::Seconds(5);
   // Reads say the caller keeps the bytes in a cache of its own

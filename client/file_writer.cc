@@ -207,8 +207,18 @@ absl::StatusOr<v1::ChunkAllocation> StripedFileWriter::NextAllocation() {
     }
     if (usable) return chunk;
   }
+  // A writer's first chunk: a spare another writer of this client left.
+  const bool first = allocations_ == 0;
+  if (first && dp_.reservoir != nullptr) {
+    if (std::optional<v1::ChunkAllocation> spare = dp_.reservoir->Take(dp_.replication, avoid_)) {
+      ++allocations_;
+      return *std::move(spare);
+    }
+  }
+  const size_t for_others = first && dp_.reservoir != nullptr ? dp_.reservoir->SparesWanted() : 0;
   v1::AllocateChunksRequest request;
-  request.set_count(allocations_ == 0 ? 1 : static_cast<uint32_t>(stripes_.size()));
+  request.set_count(first ? static_cast<uint32_t>(1 + for_others)
+                          : static_cast<uint32_t>(stripes_.size()));
   request.set_replication(dp_.replication);
   for (uint64_t server : avoid_) request.add_avoid_servers(server);
   absl::StatusOr<v1::AllocateChunksReply> reply =
@@ -233,6 +243,12 @@ absl::StatusOr<v1::ChunkAllocation> StripedFileWriter::NextAllocation() {
   ++allocations_;
   v1::ChunkAllocation chunk = std::move(spare_chunks_.front());
   spare_chunks_.pop_front();
+  if (for_others > 0) {  // the spares asked for other writers go back
+    std::vector<v1::ChunkAllocation> spares(std::make_move_iterator(spare_chunks_.begin()),
+                                            std::make_move_iterator(spare_chunks_.end()));
+    spare_chunks_.clear();
+    dp_.reservoir->Add(dp_.replication, std::move(spares));
+  }
   return chunk;
 }
 
