@@ -51,7 +51,7 @@ constexpr size_t kAlign = kDirectIoAlignment;
 static_assert(kChunkHeaderBytes % kAlign == 0 && kChunkBlockBytes % kAlign == 0,
               "direct writes of whole blocks must stay aligned");
 
-size_t RoundUp(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+size_t RoundUp(size_t n) { return RoundUpToDirectIo(n); }
 
 struct FreeDeleter {
   void operator()(char* p) const { std::free(p); }
@@ -529,7 +529,7 @@ absl::StatusOr<const char*> ChunkStore::Read(uint64_t id, uint64_t offset,
   const bool can_read_around =
       caching == Caching::kBypassWhenNotCached && options_.mapping_arena != nullptr &&
       reinterpret_cast<uintptr_t>(buffer) % kDirectIoAlignment == 0 &&
-      capacity >= (end - start + kDirectIoAlignment - 1) / kDirectIoAlignment * kDirectIoAlignment;
+      capacity >= RoundUp(end - start);
   bool read_around_cache = false;
   if (can_read_around) {
     const MappedFile* mapping = MappingOf(*chunk);

@@ -32,8 +32,7 @@ class PosixFile final : public ChunkFile {
 
   absl::StatusOr<bool> ReadAroundCacheAt(uint64_t offset, void* data, size_t length,
                                          size_t capacity) override {
-    const size_t rounded = (length + kDirectIoAlignment - 1) / kDirectIoAlignment *
-                           kDirectIoAlignment;
+    const size_t rounded = RoundUpToDirectIo(length);
     if (offset % kDirectIoAlignment != 0 || capacity < rounded ||
         reinterpret_cast<uintptr_t>(data) % kDirectIoAlignment != 0) {
       return absl::InvalidArgumentError(absl::StrCat(

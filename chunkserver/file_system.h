@@ -28,6 +28,11 @@ namespace medfs::chunkserver {
 // must have their offset, length and buffer address aligned to this.
 inline constexpr size_t kDirectIoAlignment = 4096;
 
+// `n` rounded up to a multiple of kDirectIoAlignment.
+inline constexpr size_t RoundUpToDirectIo(size_t n) {
+  return (n + kDirectIoAlignment - 1) / kDirectIoAlignment * kDirectIoAlignment;
+}
+
 // An open file.
 class ChunkFile {
  public:
